@@ -1,0 +1,14 @@
+"""Bottleneck adapters: config, layers, and the injector that places them in a backbone."""
+
+from seqadapt.adapters.config import AdapterConfig
+from seqadapt.adapters.injector import LAYOUTS, TaskAdapters, UnsupportedArchitectureError, shared_state
+from seqadapt.adapters.layer import BottleneckAdapter
+
+__all__ = [
+    "LAYOUTS",
+    "AdapterConfig",
+    "BottleneckAdapter",
+    "TaskAdapters",
+    "UnsupportedArchitectureError",
+    "shared_state",
+]

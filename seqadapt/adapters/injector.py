@@ -1,0 +1,155 @@
+"""Wraps a Hugging Face encoder's sublayers so that per-task adapters can be added by name.
+
+The injector knows, per architecture, where each transformer layer's attention
+output projection, feed-forward output projection and the LayerNorms after them
+live. It replaces those modules in place with :class:`AdapterSlot` /
+:class:`TaskLayerNorm` wrappers once; adding a task afterwards only adds small
+modules inside the wrappers and never touches another task's tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seqadapt.adapters.config import AdapterConfig
+from seqadapt.adapters.layer import AdapterSlot, BottleneckAdapter, TaskLayerNorm, TaskRouter
+
+
+@dataclass(frozen=True)
+class LayerLayout:
+    """Dotted paths of the modules to wrap: ``layers`` from the model, the rest from each layer."""
+
+    layers: str
+    attention_output: str
+    ffn_output: str
+    attention_norm: str
+    ffn_norm: str
+
+
+_BERT_LIKE = LayerLayout(
+    layers="encoder.layer",
+    attention_output="attention.output.dense",
+    ffn_output="output.dense",
+    attention_norm="attention.output.LayerNorm",
+    ffn_norm="output.LayerNorm",
+)
+
+LAYOUTS: dict[str, LayerLayout] = {
+    "bert": _BERT_LIKE,  # includes MiniLM checkpoints such as all-MiniLM-L6-v2
+    "roberta": _BERT_LIKE,
+    "xlm-roberta": _BERT_LIKE,
+    "electra": _BERT_LIKE,
+    "camembert": _BERT_LIKE,
+    "distilbert": LayerLayout(
+        layers="transformer.layer",
+        attention_output="attention.out_lin",
+        ffn_output="ffn.lin2",
+        attention_norm="sa_layer_norm",
+        ffn_norm="output_layer_norm",
+    ),
+}
+
+
+class UnsupportedArchitectureError(ValueError):
+    """The backbone's architecture has no known adapter placement."""
+
+
+def layout_for(model: nn.Module) -> LayerLayout:
+    """The placement table for ``model``, or a clear error naming what is supported."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in LAYOUTS:
+        raise UnsupportedArchitectureError(
+            f"seqadapt cannot place adapters in {type(model).__name__} (model_type={model_type!r}). "
+            f"Supported model types: {', '.join(sorted(LAYOUTS))}. "
+            "Use an encoder of one of these families as the backbone."
+        )
+    return LAYOUTS[model_type]
+
+
+def _replace(root: nn.Module, dotted: str, factory) -> nn.Module:
+    parent_path, _, child = dotted.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    wrapped = factory(getattr(parent, child))
+    setattr(parent, child, wrapped)
+    return wrapped
+
+
+class TaskAdapters:
+    """The per-task adapters injected into one backbone, addressed by task name.
+
+    Injection freezes every tensor the backbone already has: from then on only
+    task modules added with :meth:`add_task` can ever require gradients.
+    """
+
+    def __init__(self, model: nn.Module, config: AdapterConfig) -> None:
+        layout = layout_for(model)
+        model.requires_grad_(False)
+        self.config = config
+        self.hidden_size: int = model.config.hidden_size  # DistilBERT maps this to `dim`
+        self.bottleneck = config.bottleneck_size(self.hidden_size)
+        self.router = TaskRouter()
+        self.slots: list[AdapterSlot] = []
+        self.norms: list[TaskLayerNorm] = []
+        self._tasks: list[str] = []
+
+        placements = [] if config.placement == "pfeiffer" else [(layout.attention_output, layout.attention_norm)]
+        placements.append((layout.ffn_output, layout.ffn_norm))
+        for layer in model.get_submodule(layout.layers):
+            for output_path, norm_path in placements:
+                self.slots.append(_replace(layer, output_path, lambda m: AdapterSlot(m, self.router)))
+                if config.train_layer_norm:
+                    self.norms.append(_replace(layer, norm_path, lambda m: TaskLayerNorm(m, self.router)))
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self._tasks)
+
+    def add_task(self, task: str) -> None:
+        """Create fresh adapters (and LayerNorm copies, if configured) for ``task`` in every slot."""
+        if task in self._tasks:
+            raise ValueError(f"task '{task}' already has adapters; task names must be unique in a stream")
+        for slot in self.slots:
+            ref = slot.base_layer.weight
+            adapter = BottleneckAdapter(
+                self.hidden_size, self.bottleneck, self.config.non_linearity, self.config.init_scale
+            ).to(device=ref.device, dtype=ref.dtype)
+            slot.add(task, adapter)
+        for norm in self.norms:
+            norm.add(task)
+        self._tasks.append(task)
+
+    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
+        """Every parameter that belongs to ``task`` alone."""
+        if task not in self._tasks:
+            raise KeyError(f"no adapters for task '{task}'; known tasks: {self._tasks}")
+        for slot in self.slots:
+            yield from slot.adapters[task].parameters()
+        for norm in self.norms:
+            yield from norm.norms[task].parameters()
+
+    def adapter_parameter_count(self) -> int:
+        """Parameters of one task's adapters: (2md + d + m) per slot."""
+        return len(self.slots) * BottleneckAdapter.num_parameters(self.hidden_size, self.bottleneck)
+
+
+def shared_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The backbone's own tensors, keyed as in the unwrapped model's ``state_dict``.
+
+    Per-task adapters and LayerNorm copies are left out and the ``base_layer``
+    hop the wrappers add is removed, so the result (and a hash of it) is the
+    same before and after injection, and for a fresh load of the same weights.
+    """
+    task_prefixes = tuple(
+        f"{name}.{'adapters' if isinstance(module, AdapterSlot) else 'norms'}."
+        for name, module in model.named_modules()
+        if isinstance(module, (AdapterSlot, TaskLayerNorm))
+    )
+    return {
+        key.replace(".base_layer.", "."): value
+        for key, value in model.state_dict().items()
+        if not key.startswith(task_prefixes)
+    }

