@@ -51,7 +51,7 @@ class ForgettingGuard:
         self.references[evaluation.task] = evaluation
 
     def check(self, stage: int, trained_task: str, evaluations: list[TaskEvaluation], backbone_sha256: str) -> GuardVerdict:
-        """Compare every earlier task's fresh evaluation with its reference."""
+        """Compare every task that has a reference with its fresh evaluation; call before :meth:`learn`."""
         violations = []
         if backbone_sha256 != self.backbone_sha256:
             violations.append(
@@ -60,7 +60,7 @@ class ForgettingGuard:
         checked = []
         for current in evaluations:
             reference = self.references.get(current.task)
-            if reference is None or current.task == trained_task:
+            if reference is None:  # learned in this very stage: it becomes a reference afterwards
                 continue
             checked.append(current.task)
             if current.accuracy != reference.accuracy:

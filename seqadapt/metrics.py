@@ -47,10 +47,31 @@ def learning_accuracy(matrix: AccuracyMatrix) -> float:
     return sum(matrix[j][j] for j in range(stages)) / stages
 
 
-def summary(matrix: AccuracyMatrix) -> dict[str, float]:
+def forward_transfer(matrix: AccuracyMatrix, reference: list[float]) -> float:
+    """FWT: mean over tasks of (accuracy right after learning it in the stream − its single-task reference).
+
+    With per-task heads a task cannot be evaluated before its stage, so the
+    reference row ``b`` holds each task's accuracy when trained alone.
+    """
+    stages = _validate(matrix)
+    if len(reference) != stages:
+        raise ValueError(f"the FWT reference has {len(reference)} entries for {stages} tasks")
+    return sum(matrix[j][j] - reference[j] for j in range(stages)) / stages
+
+
+def summary(matrix: AccuracyMatrix, reference: list[float] | None = None) -> dict[str, float | None]:
+    """Every metric of a sequential run; FWT only when a single-task reference row is given."""
     return {
         "acc": average_accuracy(matrix),
         "bwt": backward_transfer(matrix),
         "forgetting": forgetting(matrix),
         "learning_accuracy": learning_accuracy(matrix),
+        "fwt": None if reference is None else forward_transfer(matrix, reference),
     }
+
+
+def joint_summary(row: list[float]) -> dict[str, float | None]:
+    """A joint (multitask) run has one row and no order, so only ACC is defined."""
+    if not row or any(value is None for value in row):
+        raise ValueError("a joint run's accuracy row must hold every task")
+    return {"acc": sum(row) / len(row), "bwt": None, "forgetting": None, "learning_accuracy": None, "fwt": None}

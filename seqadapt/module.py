@@ -1,4 +1,4 @@
-"""The LightningModule: a frozen shared backbone, per-task adapters and heads, one active task."""
+"""The LightningModule: a shared backbone, per-task heads, and the adapters a strategy asks for."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from seqadapt.adapters import AdapterConfig, TaskAdapters
 from seqadapt.backbone import freeze
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.heads import ClassificationHead, Pooling
+from seqadapt.strategies import SHARED_ADAPTER, STRATEGIES, Strategy
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class ParameterBudget:
-    """What one task costs on top of the shared backbone."""
+    """What one task owns on top of what all tasks share."""
 
     adapter_params: int
     head_params: int
@@ -38,12 +39,14 @@ class ParameterBudget:
 
 
 class SeqAdaptModule(pl.LightningModule):
-    """Trains one task at a time over a frozen backbone.
+    """Trains the active task(s) over a shared backbone.
 
-    ``add_task`` creates the task's adapters in every layer and its head;
-    ``set_active_task`` routes the forward pass through that task and makes its
-    parameters, and only those, trainable. The backbone stays in eval mode even
-    when Lightning calls ``train()``, so its dropout never switches on.
+    With the default ``adapter`` strategy, ``add_task`` creates the task's
+    adapters in every layer and its head, and ``set_active_task`` routes the
+    forward pass through that task and makes its parameters, and only those,
+    trainable. A frozen backbone stays in eval mode even when Lightning calls
+    ``train()``, so its dropout never switches on. Other strategies (see
+    :mod:`seqadapt.strategies`) share one adapter or train the backbone itself.
     """
 
     def __init__(
@@ -51,36 +54,47 @@ class SeqAdaptModule(pl.LightningModule):
         backbone: PreTrainedModel,
         adapter_config: AdapterConfig,
         *,
+        strategy: Strategy = STRATEGIES["adapter"],
         pooling: Pooling = "mean",
         head_dropout: float = 0.1,
         optim: OptimConfig = OptimConfig(),
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.adapters = TaskAdapters(backbone, adapter_config)
+        self.strategy = strategy
+        self.adapters = TaskAdapters(backbone, adapter_config) if strategy.adapters != "none" else None
         freeze(backbone)
         self.heads = nn.ModuleDict()
         self.specs: dict[str, TaskSpec] = {}
         self.pooling = pooling
         self.head_dropout = head_dropout
         self.optim = optim
+        self._active: list[str] = []
         self._backbone_params = sum(p.numel() for p in backbone.parameters())
 
     # ----------------------------------------------------------------- tasks
     @property
     def active_task(self) -> str | None:
-        return self.adapters.router.active
+        """The single task being trained or evaluated (``None`` if none or several)."""
+        return self._active[0] if len(self._active) == 1 else None
 
     @property
     def tasks(self) -> list[str]:
         return list(self.specs)
 
+    def adapter_of(self, task: str) -> str | None:
+        """The adapter a task runs through: its own, the shared one, or none."""
+        return {"per_task": task, "shared": SHARED_ADAPTER, "none": None}[self.strategy.adapters]
+
     def add_task(self, spec: TaskSpec) -> None:
-        """Fresh adapters in every layer plus a head for ``spec``; existing tasks are untouched."""
+        """A head for ``spec`` plus, per strategy, fresh adapters in every layer; other tasks are untouched."""
         if spec.name in self.specs:
             raise ValueError(f"task '{spec.name}' was already added; task names must be unique in a stream")
-        self.adapters.add_task(spec.name)
-        self.backbone.eval()  # new adapters live inside the backbone: keep the whole tree in eval mode
+        adapter = self.adapter_of(spec.name)
+        if adapter is not None and adapter not in self.adapters.tasks:
+            self.adapters.add_task(adapter)
+        if not self.strategy.train_backbone:
+            self.backbone.eval()  # new adapters live inside the backbone: keep the whole tree in eval mode
         ref = next(self.backbone.parameters())
         self.heads[spec.name] = ClassificationHead(
             self.backbone.config.hidden_size, spec.num_labels, self.pooling, self.head_dropout
@@ -88,39 +102,65 @@ class SeqAdaptModule(pl.LightningModule):
         self.specs[spec.name] = spec
 
     def set_active_task(self, name: str | None) -> None:
-        """Route through ``name`` (``None``: bare backbone) and make only its parameters trainable."""
-        if name is not None and name not in self.specs:
-            raise KeyError(f"unknown task '{name}'; this model has tasks {self.tasks}")
-        for task in self.specs:
-            for param in self.task_parameters(task):
-                param.requires_grad_(task == name)
-        self.adapters.router.active = name
+        """Route through ``name`` (``None``: bare backbone) and make only what it trains trainable."""
+        self.set_active_tasks([] if name is None else [name])
+
+    def set_active_tasks(self, names: list[str]) -> None:
+        """Train several tasks at once (joint training); they must share their adapter, if any."""
+        unknown = [name for name in names if name not in self.specs]
+        if unknown:
+            raise KeyError(f"unknown task(s) {unknown}; this model has tasks {self.tasks}")
+        routes = {self.adapter_of(name) for name in names}
+        if len(routes) > 1:
+            raise ValueError(f"tasks {names} use different adapters and cannot be active together")
+        trainable = {id(p) for name in names for p in self.trainable_parameters(name)}
+        for param in self.parameters():
+            param.requires_grad_(id(param) in trainable)
+        self._active = list(names)
+        if self.adapters is not None:
+            self.adapters.router.active = routes.pop() if routes else None
 
     @contextmanager
     def routed_to(self, name: str) -> Iterator[None]:
-        """Temporarily run ``name``'s adapters without changing which parameters train."""
+        """Temporarily run ``name``'s adapter and head without changing which parameters train."""
         if name not in self.specs:
             raise KeyError(f"unknown task '{name}'; this model has tasks {self.tasks}")
-        previous, self.adapters.router.active = self.adapters.router.active, name
+        previous = self._active
+        self._active = [name]
+        router = self.adapters.router if self.adapters is not None else None
+        previous_route = router.active if router else None
+        if router:
+            router.active = self.adapter_of(name)
         try:
             yield
         finally:
-            self.adapters.router.active = previous
+            self._active = previous
+            if router:
+                router.active = previous_route
 
     def task_parameters(self, name: str) -> Iterator[nn.Parameter]:
-        """Every parameter owned by task ``name``: its adapters, LayerNorm copies and head."""
-        yield from self.adapters.task_parameters(name)
+        """Every parameter owned by task ``name`` alone: its own adapters and LayerNorm copies, and its head."""
+        if self.strategy.adapters == "per_task":
+            yield from self.adapters.task_parameters(name)
         yield from self.heads[name].parameters()
+
+    def trainable_parameters(self, name: str) -> Iterator[nn.Parameter]:
+        """What training task ``name`` updates: its own parameters plus, per strategy, shared ones."""
+        yield from self.task_parameters(name)
+        if self.strategy.adapters == "shared":
+            yield from self.adapters.task_parameters(SHARED_ADAPTER)
+        if self.strategy.train_backbone:
+            yield from (p for p in self.backbone.parameters() if p.is_floating_point())
 
     def parameter_budget(self, name: str) -> ParameterBudget:
         head = sum(p.numel() for p in self.heads[name].parameters())
-        norms = sum(p.numel() for norm in self.adapters.norms for p in norm.norms[name].parameters())
-        adapters = self.adapters.adapter_parameter_count()
         total = sum(p.numel() for p in self.task_parameters(name))
-        assert total == adapters + head + norms, "task parameters and budget disagree"
+        norms = 0
+        if self.strategy.adapters == "per_task":
+            norms = sum(p.numel() for norm in self.adapters.norms for p in norm.norms[name].parameters())
         element = next(self.heads[name].parameters()).element_size()
         return ParameterBudget(
-            adapter_params=adapters,
+            adapter_params=total - head - norms,
             head_params=head,
             layer_norm_params=norms,
             total_params=total,
@@ -131,8 +171,18 @@ class SeqAdaptModule(pl.LightningModule):
     # --------------------------------------------------------------- forward
     def train(self, mode: bool = True) -> SeqAdaptModule:
         super().train(mode)
-        self.backbone.eval()
+        if not self.strategy.train_backbone:
+            self.backbone.eval()
         return self
+
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token states of the backbone under the current routing."""
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        return self.backbone(**inputs).last_hidden_state
 
     def forward(
         self,
@@ -143,23 +193,38 @@ class SeqAdaptModule(pl.LightningModule):
         """Logits of the active task."""
         task = self.active_task
         if task is None:
-            raise RuntimeError("no active task: call set_active_task(name) before the forward pass")
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            inputs["token_type_ids"] = token_type_ids
-        hidden = self.backbone(**inputs).last_hidden_state
-        return self.heads[task](hidden, attention_mask)
+            raise RuntimeError("no single active task: call set_active_task(name) before the forward pass")
+        return self.heads[task](self.encode(input_ids, attention_mask, token_type_ids), attention_mask)
 
     def _step(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
+        if "task_index" in batch:
+            return self._joint_step(batch, split)
         labels = batch["labels"]
         logits = self(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
         loss = F.cross_entropy(logits, labels)
-        accuracy = (logits.argmax(dim=-1) == labels).float().mean()
-        task = self.active_task
-        on_step = split == "train"
-        self.log(f"{split}/{task}/loss", loss, prog_bar=on_step, on_step=on_step, on_epoch=True, batch_size=len(labels))
-        self.log(f"{split}/{task}/acc", accuracy, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(labels))
+        self._log(split, self.active_task, loss, (logits.argmax(dim=-1) == labels).float().mean(), len(labels))
         return loss
+
+    def _joint_step(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
+        """A batch mixing tasks: one backbone pass, each example through its own task's head."""
+        mask = batch["attention_mask"]
+        hidden = self.encode(batch["input_ids"], mask, batch.get("token_type_ids"))
+        total = hidden.new_zeros(())
+        for index in batch["task_index"].unique().tolist():
+            task = self._active[index]
+            rows = batch["task_index"] == index
+            logits = self.heads[task](hidden[rows], mask[rows])
+            labels = batch["labels"][rows]
+            loss = F.cross_entropy(logits, labels, reduction="sum")
+            total = total + loss
+            accuracy = (logits.argmax(dim=-1) == labels).float().mean()
+            self._log(split, task, loss / len(labels), accuracy, len(labels))
+        return total / len(batch["labels"])
+
+    def _log(self, split: str, task: str, loss: torch.Tensor, accuracy: torch.Tensor, size: int) -> None:
+        on_step = split == "train"
+        self.log(f"{split}/{task}/loss", loss, prog_bar=on_step, on_step=on_step, on_epoch=True, batch_size=size)
+        self.log(f"{split}/{task}/acc", accuracy, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -171,11 +236,11 @@ class SeqAdaptModule(pl.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        task = self.active_task
-        if task is None:
+        if not self._active:
             raise RuntimeError("no active task to optimise: call set_active_task(name) before fitting")
+        params = {id(p): p for name in self._active for p in self.trainable_parameters(name)}
         optimizer = torch.optim.AdamW(
-            self.task_parameters(task), lr=self.optim.learning_rate, weight_decay=self.optim.weight_decay
+            params.values(), lr=self.optim.learning_rate, weight_decay=self.optim.weight_decay
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.optim.warmup_ratio * total), total)

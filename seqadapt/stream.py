@@ -21,6 +21,8 @@ from seqadapt.data.splits import TaskSplits
 from seqadapt.evaluation import TaskEvaluation, evaluate_task
 from seqadapt.guard import ForgettingGuard, GuardMode
 from seqadapt.module import SeqAdaptModule
+from seqadapt.plots import write_run_plots
+from seqadapt.tracking import WandbTracker
 
 log = logging.getLogger("seqadapt")
 
@@ -42,7 +44,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 class StreamRun:
-    """One pass over an ordered task stream, writing ``results.json`` after every stage."""
+    """One pass over an ordered task stream, writing ``results.json`` and plots after every stage.
+
+    Sequential strategies get one stage per task; ``joint`` gets a single stage
+    that trains every task at once and a one-row accuracy matrix.
+    """
 
     def __init__(
         self,
@@ -55,6 +61,8 @@ class StreamRun:
         loaders: LoaderConfig = LoaderConfig(),
         seed: int = 0,
         guard_mode: GuardMode = "strict",
+        reference_accuracy: dict[str, float] | None = None,
+        tracker: WandbTracker | None = None,
         run_info: dict[str, Any] | None = None,
     ) -> None:
         self.module = module
@@ -64,17 +72,25 @@ class StreamRun:
         self.output_dir = Path(output_dir)
         self.loaders = loaders
         self.seed = seed
+        self.tracker = tracker
         self.guard = ForgettingGuard(weights_hash(module.backbone), guard_mode)
-        n = len(tasks)
-        self.matrix: list[list[float | None]] = [[None] * n for _ in range(n)]
+        names = [t.spec.name for t in tasks]
+        missing = sorted(set(names) - set(reference_accuracy or {}))
+        if reference_accuracy is not None and missing:
+            raise ValueError(f"reference_accuracy (for FWT) has no value for task(s) {missing}")
+        self.reference = None if reference_accuracy is None else [reference_accuracy[n] for n in names]
+        rows = 1 if module.strategy.joint else len(tasks)
+        self.matrix: list[list[float | None]] = [[None] * len(tasks) for _ in range(rows)]
         self.stages: list[dict[str, Any]] = []
         self.results: dict[str, Any] = {
-            "tasks": [t.spec.name for t in tasks],
+            "tasks": names,
+            "strategy": module.strategy.name,
             "backbone_sha256": self.guard.backbone_sha256,
             "seed": seed,
             **(run_info or {}),
         }
         self._test_loaders = {}
+        self.plots: dict[str, Path] = {}
 
     def _test_loader(self, task: TaskSplits):
         if task.spec.name not in self._test_loaders:
@@ -84,65 +100,89 @@ class StreamRun:
         return self._test_loaders[task.spec.name]
 
     def run(self) -> dict[str, Any]:
+        """Run every stage; the W&B run is finished whether the stream succeeds or fails."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        for index, task in enumerate(self.tasks):
-            self._stage(index, task)
-            self.results["wall_seconds"] = time.perf_counter() - started
-            self._write()
+        failed = True
+        try:
+            plan = [self.tasks] if self.module.strategy.joint else [[task] for task in self.tasks]
+            for index, group in enumerate(plan):
+                self._stage(index, group, started)
+            if self.tracker:
+                self.tracker.log_results(self.results, self.plots)
+            failed = False
+        finally:
+            if self.tracker:
+                self.tracker.finish(failed=failed)
         return self.results
 
-    def _stage(self, index: int, task: TaskSplits) -> None:
-        name = task.spec.name
+    def _stage(self, index: int, group: list[TaskSplits], started: float) -> None:
+        name = "+".join(t.spec.name for t in group) if len(group) > 1 else group[0].spec.name
         stage_started = time.perf_counter()
         pl.seed_everything(self.seed + index, workers=True, verbose=False)
-        self.module.add_task(task.spec)
-        self.module.set_active_task(name)
+        for task in group:
+            self.module.add_task(task.spec)
+        self.module.set_active_tasks([t.spec.name for t in group])
+        single = len(group) == 1
         train = make_loader(
-            task.train, self.tokenizer, max_length=self.loaders.max_length,
-            batch_size=self.loaders.batch_size, shuffle=True, seed=self.seed + index,
+            group[0].train if single else [t.train for t in group], self.tokenizer,
+            max_length=self.loaders.max_length, batch_size=self.loaders.batch_size, shuffle=True, seed=self.seed + index,
         )
+        val_parts = [t.val for t in group if len(t.val)]
         val = make_loader(
-            task.val, self.tokenizer, max_length=self.loaders.max_length, batch_size=self.loaders.eval_batch_size
-        ) if len(task.val) else None
+            val_parts[0] if single else [t.val for t in group], self.tokenizer,
+            max_length=self.loaders.max_length, batch_size=self.loaders.eval_batch_size,
+        ) if len(val_parts) == len(group) else None
+        self.module.train()  # Lightning keeps the mode it finds; a trained backbone needs its dropout on
         self.make_trainer().fit(self.module, train_dataloaders=train, val_dataloaders=val)
         train_seconds = time.perf_counter() - stage_started
 
         eval_started = time.perf_counter()
-        evaluations: list[TaskEvaluation] = [
-            evaluate_task(self.module, seen.spec.name, self._test_loader(seen)) for seen in self.tasks[: index + 1]
-        ]
-        self.guard.learn(evaluations[-1])
+        seen = self.tasks[: index + 1] if single else self.tasks
+        evaluations: list[TaskEvaluation] = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in seen]
         verdict = self.guard.check(index + 1, name, evaluations, weights_hash(self.module.backbone))
+        for evaluation in evaluations[-len(group):]:  # after the check: this stage's tasks are references now
+            self.guard.learn(evaluation)
         eval_seconds = time.perf_counter() - eval_started
 
         for j, evaluation in enumerate(evaluations):
             self.matrix[index][j] = evaluation.accuracy
-        self.stages.append({
+        stage = {
             "stage": index + 1,
             "task": name,
-            "train_examples": len(task.train),
-            "test_examples": len(task.test),
+            "train_examples": sum(len(t.train) for t in group),
+            "test_examples": sum(len(t.test) for t in group),
             "train_seconds": train_seconds,
             "eval_seconds": eval_seconds,
             "evaluations": [asdict(e) for e in evaluations],
             "guard": verdict.to_dict(),
-        })
-        self.results["params_per_task"] = {
-            t: asdict(self.module.parameter_budget(t)) for t in self.module.tasks
         }
-        earlier = f"{len(verdict.checked)} earlier task(s) unchanged" if verdict.passed else "GUARD FAILED"
+        self.stages.append(stage)
+        self.results["params_per_task"] = {t: asdict(self.module.parameter_budget(t)) for t in self.module.tasks}
+        self.results["wall_seconds"] = time.perf_counter() - started
+        accuracies = " ".join(f"{e.task}={e.accuracy:.4f}" for e in evaluations[-len(group):])
+        if verdict.passed:
+            guard_text = f"guard ok ({len(verdict.checked)} earlier task(s) unchanged)"
+        else:
+            guard_text = f"guard {'FAILED' if self.guard.mode == 'strict' else 'recorded'} {len(verdict.violations)} change(s)"
         log.info(
-            "stage %d/%d %s: test acc %.4f | %s | %.1fs",
-            index + 1, len(self.tasks), name, evaluations[-1].accuracy, earlier, time.perf_counter() - stage_started,
+            "stage %d/%d %s: test acc %s | %s | %.1fs",
+            index + 1, len(self.matrix), name, accuracies, guard_text, time.perf_counter() - stage_started,
         )
         self._write()  # before enforcing, so a failing stage is on disk with its verdict
+        if self.tracker:
+            self.tracker.log_stage(stage)
         self.guard.enforce(verdict)
 
     def _write(self) -> None:
         done = len(self.stages)
-        self.results["accuracy_matrix"] = self.matrix
+        self.results["accuracy_matrix"] = self.matrix[:done]
         self.results["stages"] = self.stages
         self.results["completed_stages"] = done
-        self.results["metrics"] = metrics.summary([row[:done] for row in self.matrix[:done]]) if done else {}
+        if self.module.strategy.joint:
+            self.results["metrics"] = metrics.joint_summary(self.matrix[0])
+        else:
+            square = [row[:done] for row in self.matrix[:done]]
+            self.results["metrics"] = metrics.summary(square, self.reference[:done] if self.reference else None)
         write_json(self.output_dir / "results.json", self.results)
+        self.plots = write_run_plots(self.results, self.output_dir)

@@ -11,7 +11,6 @@ def ev(task: str, accuracy: float = 0.8, digest: str = "aa" * 32) -> TaskEvaluat
 def test_unchanged_earlier_tasks_pass():
     guard = ForgettingGuard("b" * 64)
     guard.learn(ev("a"))
-    guard.learn(ev("b", 0.7))
     verdict = guard.check(2, "b", [ev("a"), ev("b", 0.7)], "b" * 64)
     assert verdict.passed and verdict.checked == ["a"]
     guard.enforce(verdict)

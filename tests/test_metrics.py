@@ -35,7 +35,21 @@ def test_no_forgetting_gives_exact_zero():
 
 
 def test_single_task_has_no_transfer():
-    assert metrics.summary([[0.7]]) == {"acc": 0.7, "bwt": 0.0, "forgetting": 0.0, "learning_accuracy": 0.7}
+    assert metrics.summary([[0.7]]) == {"acc": 0.7, "bwt": 0.0, "forgetting": 0.0, "learning_accuracy": 0.7, "fwt": None}
+
+
+def test_forward_transfer_against_single_task_reference():
+    # diagonal 0.90, 0.70, 0.50 vs trained alone 0.85, 0.75, 0.50
+    assert metrics.forward_transfer(R, [0.85, 0.75, 0.50]) == pytest.approx((0.05 - 0.05 + 0.0) / 3)
+    assert metrics.summary(R, [0.85, 0.75, 0.50])["fwt"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="2 entries for 3 tasks"):
+        metrics.forward_transfer(R, [0.1, 0.2])
+
+
+def test_joint_summary_has_only_acc():
+    assert metrics.joint_summary([0.9, 0.7]) == {
+        "acc": pytest.approx(0.8), "bwt": None, "forgetting": None, "learning_accuracy": None, "fwt": None
+    }
 
 
 @pytest.mark.parametrize("bad", [[], [[0.5, 0.5]], [[None]], [[0.5, None], [0.5, None]]])

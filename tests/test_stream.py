@@ -10,6 +10,7 @@ from seqadapt.backbone import weights_hash
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
 from seqadapt.guard import ForgettingError
 from seqadapt.module import OptimConfig, SeqAdaptModule
+from seqadapt.strategies import STRATEGIES
 from seqadapt.stream import LoaderConfig, StreamRun
 from tests.conftest import TOY_TASKS, tiny_model
 
@@ -23,10 +24,12 @@ def trainer() -> pl.Trainer:
     )
 
 
-def stream(module_cls, task_dir: Path, tokenizer, out: Path, **kwargs) -> StreamRun:
+def stream(module_cls, task_dir: Path, tokenizer, out: Path, strategy: str = "adapter", **kwargs) -> StreamRun:
     specs = load_task_stream(ORDER, task_dir)
     tasks = [build_splits(s, read_source(s), SplitSizes(train=96, val=16, test=48)) for s in specs]
-    module = module_cls(tiny_model(), AdapterConfig(bottleneck=8), optim=OptimConfig(learning_rate=5e-3))
+    module = module_cls(
+        tiny_model(), AdapterConfig(bottleneck=8), strategy=STRATEGIES[strategy], optim=OptimConfig(learning_rate=5e-3)
+    )
     return StreamRun(
         module, tasks, tokenizer, make_trainer=trainer, output_dir=out,
         loaders=LoaderConfig(max_length=16, batch_size=16, eval_batch_size=32), **kwargs,

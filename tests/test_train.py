@@ -9,6 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
+from seqadapt.tracking import read_offline_run
 from seqadapt.train import CONFIG_DIR, run
 
 FAST = [
@@ -19,6 +20,7 @@ FAST = [
     "data.max_length=16",
     "trainer.max_epochs=1",
     "+trainer.enable_progress_bar=false",
+    "logger=none",
 ]
 
 
@@ -53,3 +55,32 @@ def test_console_script_runs_a_stream(toy_task_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "stage 2/2 animals" in done.stdout + done.stderr
     assert json.loads((out / "results.json").read_text())["tasks"] == ["weather", "animals"]
+
+
+def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task_dir, tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "seqadapt.train", "-m", *FAST, f"task_dir={toy_task_dir}",
+               "tasks.order=[colors,animals]", "strategy=adapter,finetune", "logger=wandb", "run_name=mr",
+               f"hydra.sweep.dir={sweep}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    for job, strategy in (("0", "adapter"), ("1", "finetune")):
+        results = json.loads((sweep / job / "results.json").read_text())
+        assert results["strategy"] == strategy and results["completed_stages"] == 2
+        assert (sweep / job / "accuracy_matrix.png").is_file() and (sweep / job / "accuracy_curves.png").is_file()
+        (run_dir,) = (sweep / job / "wandb").glob("offline-run-*")
+        logged = read_offline_run(run_dir)
+        assert logged["exit_code"] == 0  # each job finished its own run
+        assert logged["run"]["group"] == "mr"
+        assert logged["run"]["name"] == f"{strategy}-colors-animals-seed0"
+        assert logged["config"]["strategy"] == {"name": strategy}
+        assert logged["summary"]["acc"] == results["metrics"]["acc"]
+        assert logged["summary"]["bwt"] == results["metrics"]["bwt"]
+        keys = set().union(*logged["history"])
+        assert {"val/colors/acc", "val/animals/acc", "stage/acc/colors", "accuracy_matrix/_type",
+                "plots/accuracy_matrix/_type"} <= keys
+
+    report = subprocess.run([sys.executable, "-m", "seqadapt.report", str(sweep)], capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
+    assert "| adapter | colors > animals | 1 |" in report.stdout and "| finetune | colors > animals | 1 |" in report.stdout

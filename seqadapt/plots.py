@@ -1,0 +1,69 @@
+"""Pictures of a run: the accuracy matrix as an annotated heatmap, and each task's accuracy across stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on the machines this runs on
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _matrix(results: dict) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] for row in results["accuracy_matrix"]], dtype=float)
+
+
+def _stage_labels(results: dict) -> list[str]:
+    return [f"{s['stage']}. {s['task']}" for s in results["stages"]]
+
+
+def accuracy_heatmap(results: dict, path: Path) -> Path:
+    """``R[i][j]`` with values written in the cells; rows are stages, columns tasks."""
+    matrix = _matrix(results)
+    tasks = results["tasks"]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(tasks), 1.2 + 0.7 * len(matrix)))
+    image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
+    for (i, j), value in np.ndenumerate(matrix):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value < 0.6 else "black")
+    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
+    ax.set_yticks(range(len(matrix)), _stage_labels(results))
+    ax.set_xlabel("evaluated task")
+    ax.set_ylabel("after training stage")
+    strategy = results.get("strategy", "")
+    ax.set_title(f"Accuracy matrix {strategy}  ACC={results['metrics'].get('acc', float('nan')):.3f}")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def accuracy_curves(results: dict, path: Path) -> Path:
+    """One line per task from the stage it was learned on: flat lines mean nothing was forgotten."""
+    matrix = _matrix(results)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    stages = np.arange(1, len(matrix) + 1)
+    for j, task in enumerate(results["tasks"]):
+        column = matrix[:, j]
+        seen = ~np.isnan(column)
+        ax.plot(stages[seen], column[seen], marker="o", label=task)
+    ax.set_xticks(stages, _stage_labels(results), rotation=20, ha="right")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Accuracy of each task across stages")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_run_plots(results: dict, output_dir: Path) -> dict[str, Path]:
+    return {
+        "accuracy_matrix": accuracy_heatmap(results, Path(output_dir) / "accuracy_matrix.png"),
+        "accuracy_curves": accuracy_curves(results, Path(output_dir) / "accuracy_curves.png"),
+    }

@@ -1,0 +1,139 @@
+"""``seqadapt-report DIR``: one table over every run under a (multirun) directory.
+
+Runs are grouped by strategy and task order; ACC, BWT and forgetting are given
+as mean ± standard deviation over seeds. Writes ``report.md``, ``report.csv``
+and ``report.png`` next to the runs (or to ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+METRICS = ("acc", "bwt", "forgetting")
+STRATEGY_ORDER = ("adapter", "shared_adapter", "finetune", "joint")
+
+
+def collect(root: Path) -> list[dict[str, Any]]:
+    """Every finished run's results under ``root``; unfinished runs are skipped."""
+    runs = []
+    for path in sorted(Path(root).rglob("results.json")):
+        results = json.loads(path.read_text())
+        expected = 1 if results.get("strategy") == "joint" else len(results["tasks"])
+        if results.get("completed_stages") == expected:
+            runs.append({**results, "path": str(path.parent)})
+    return runs
+
+
+def _mean_std(values: list[float]) -> tuple[float, float] | None:
+    if not values:
+        return None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (strategy, order) with mean and std of each metric over seeds."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run.get("strategy", "adapter"), " > ".join(run["tasks"])), []).append(run)
+
+    def rank(key: tuple[str, str]) -> tuple[int, str]:
+        strategy, order = key
+        return (STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER), order)
+
+    rows = []
+    for strategy, order in sorted(groups, key=rank):
+        members = groups[(strategy, order)]
+        row: dict[str, Any] = {"strategy": strategy, "order": order, "seeds": sorted(r["seed"] for r in members)}
+        for metric in METRICS:
+            values = [r["metrics"][metric] for r in members if r["metrics"].get(metric) is not None]
+            row[metric] = _mean_std(values)
+        rows.append(row)
+    return rows
+
+
+def _cell(value: tuple[float, float] | None) -> str:
+    return "—" if value is None else f"{value[0]:+.4f} ± {value[1]:.4f}".lstrip("+")
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| strategy | task order | seeds | ACC | BWT | forgetting |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        cells = [_cell(row[m]) for m in METRICS]
+        lines.append(f"| {row['strategy']} | {row['order']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["strategy", "order", "seeds", *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")]])
+        for row in rows:
+            values = [("" if row[m] is None else f"{row[m][i]:.6f}") for m in METRICS for i in (0, 1)]
+            writer.writerow([row["strategy"], row["order"], " ".join(map(str, row["seeds"])), *values])
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bars of ACC and BWT per strategy, one bar per task order, error bars = std over seeds."""
+    orders = sorted({row["order"] for row in rows})
+    strategies = list(dict.fromkeys(row["strategy"] for row in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / max(1, len(orders))
+    for ax, metric in zip(axes, ("acc", "bwt")):
+        for k, order in enumerate(orders):
+            xs, heights, errors = [], [], []
+            for i, strategy in enumerate(strategies):
+                match = [r for r in rows if r["strategy"] == strategy and r["order"] == order and r[metric]]
+                if match:
+                    xs.append(i + (k - (len(orders) - 1) / 2) * width)
+                    heights.append(match[0][metric][0])
+                    errors.append(match[0][metric][1])
+            ax.bar(xs, heights, width, yerr=errors, capsize=3, label=f"order {k + 1}")
+        ax.set_xticks(range(len(strategies)), strategies)
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_title(metric.upper())
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Strategies compared (mean ± std over seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(root: Path, out: Path | None = None) -> dict[str, Path]:
+    runs = collect(root)
+    if not runs:
+        raise FileNotFoundError(f"no finished run (results.json with every stage done) under {root}")
+    out = Path(out or root)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = aggregate(runs)
+    paths = {"markdown": out / "report.md", "csv": out / "report.csv", "plot": out / "report.png"}
+    orders = sorted({row["order"] for row in rows})
+    legend = "\n".join(f"- order {k + 1}: {order}" for k, order in enumerate(orders))
+    paths["markdown"].write_text(f"{to_markdown(rows)}\n{len(runs)} runs under `{root}`.\n\n{legend}\n")
+    write_csv(rows, paths["csv"])
+    plot(rows, paths["plot"])
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="seqadapt-report", description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="a run or multirun directory (searched recursively)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: root)")
+    args = parser.parse_args(argv)
+    paths = write_report(args.root, args.out)
+    print(paths["markdown"].read_text())
+    print("\n".join(f"wrote {path}" for path in paths.values()))
+
+
+if __name__ == "__main__":
+    main()

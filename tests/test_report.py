@@ -1,0 +1,55 @@
+import csv
+import json
+import statistics
+
+import pytest
+
+from seqadapt.report import aggregate, collect, main, write_report
+
+
+def fabricate(root, name, strategy, seed, acc, bwt, forgetting, tasks=("a", "b"), completed=2):
+    run = root / name
+    run.mkdir(parents=True)
+    metrics = {"acc": acc, "bwt": bwt, "forgetting": forgetting, "learning_accuracy": acc, "fwt": None}
+    (run / "results.json").write_text(json.dumps({
+        "tasks": list(tasks), "strategy": strategy, "seed": seed, "completed_stages": completed, "metrics": metrics,
+    }))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    fabricate(tmp_path, "0", "adapter", 0, 0.80, 0.0, 0.0)
+    fabricate(tmp_path, "1", "adapter", 1, 0.84, 0.0, 0.0)
+    fabricate(tmp_path, "2", "finetune", 0, 0.60, -0.20, 0.22)
+    fabricate(tmp_path, "3", "finetune", 1, 0.70, -0.10, 0.12)
+    fabricate(tmp_path, "4", "finetune", 2, 0.10, -0.90, 0.90, completed=1)  # unfinished: must be ignored
+    fabricate(tmp_path, "5", "joint", 0, 0.90, None, None, completed=1)
+    return tmp_path
+
+
+def test_aggregate_means_and_stds_over_seeds(runs):
+    rows = {row["strategy"]: row for row in aggregate(collect(runs))}
+    assert rows["adapter"]["acc"] == pytest.approx((0.82, statistics.stdev([0.80, 0.84])))
+    assert rows["adapter"]["bwt"] == (0.0, 0.0)
+    assert rows["finetune"]["seeds"] == [0, 1]
+    assert rows["finetune"]["bwt"] == pytest.approx((-0.15, statistics.stdev([-0.20, -0.10])))
+    assert rows["joint"]["bwt"] is None and rows["joint"]["acc"] == (0.90, 0.0)
+
+
+def test_report_files(runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    main([str(runs), "--out", str(out)])
+    markdown = (out / "report.md").read_text()
+    assert "| adapter | a > b | 2 | 0.8200 ± 0.0283 | 0.0000 ± 0.0000 | 0.0000 ± 0.0000 |" in markdown
+    assert "| finetune | a > b | 2 | 0.6500 ± 0.0707 | -0.1500 ± 0.0707 | 0.1700 ± 0.0707 |" in markdown
+    assert "| joint | a > b | 1 | 0.9000 ± 0.0000 | — | — |" in markdown
+    rows = list(csv.DictReader(open(out / "report.csv")))
+    assert [r["strategy"] for r in rows] == ["adapter", "finetune", "joint"]
+    assert float(rows[1]["bwt_mean"]) == pytest.approx(-0.15)
+    assert (out / "report.png").stat().st_size > 10_000
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_empty_directory_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no finished run"):
+        write_report(tmp_path)

@@ -1,0 +1,83 @@
+"""Baselines in the same driver: they must really forget (or train jointly), and say so."""
+
+import pytest
+import torch
+
+from seqadapt.adapters import AdapterConfig
+from seqadapt.backbone import weights_hash
+from seqadapt.data import TaskSpec
+from seqadapt.module import SeqAdaptModule
+from seqadapt.strategies import SHARED_ADAPTER, STRATEGIES, get_strategy
+from tests.conftest import tiny_model
+from tests.test_stream import stream
+
+
+def spec(name: str) -> TaskSpec:
+    return TaskSpec(name=name, labels=("x", "y"), source={})
+
+
+def module_for(strategy: str) -> SeqAdaptModule:
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8), strategy=get_strategy(strategy))
+    module.add_task(spec("a"))
+    module.add_task(spec("b"))
+    return module
+
+
+def test_unknown_strategy_lists_choices():
+    with pytest.raises(ValueError, match=r"unknown strategy 'lora'.*adapter.*finetune"):
+        get_strategy("lora")
+
+
+def test_finetune_trains_backbone_and_only_the_active_head():
+    module = module_for("finetune")
+    module.set_active_task("b")
+    trainable = {id(p) for p in module.parameters() if p.requires_grad}
+    assert {id(p) for p in module.backbone.parameters()} <= trainable
+    assert not {id(p) for p in module.heads["a"].parameters()} & trainable
+    module.train()
+    assert module.backbone.training  # dropout on while fine-tuning
+
+
+def test_shared_adapter_is_one_set_of_tensors_for_all_tasks():
+    module = module_for("shared_adapter")
+    assert module.adapters.tasks == [SHARED_ADAPTER]
+    module.set_active_task("a")
+    shared = {id(p) for p in module.adapters.task_parameters(SHARED_ADAPTER)}
+    assert shared <= {id(p) for p in module.parameters() if p.requires_grad}
+    assert module.parameter_budget("a").adapter_params == 0  # owned by no single task
+
+
+def test_joint_step_routes_each_example_to_its_head():
+    module = module_for("joint")
+    module.set_active_tasks(["a", "b"])
+    ids = torch.randint(5, 1000, (6, 8))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+             "labels": torch.tensor([0, 1, 0, 1, 1, 0]), "task_index": torch.tensor([0, 0, 1, 1, 0, 1])}
+    module.eval()
+    hidden = module.encode(ids, batch["attention_mask"])
+    expected = sum(
+        torch.nn.functional.cross_entropy(
+            module.heads[t](hidden[batch["task_index"] == i], batch["attention_mask"][batch["task_index"] == i]),
+            batch["labels"][batch["task_index"] == i], reduction="sum")
+        for i, t in enumerate(["a", "b"])
+    ) / 6
+    assert torch.allclose(module._joint_step(batch, "train"), expected)
+
+
+@pytest.mark.parametrize("strategy", ["finetune", "shared_adapter"])
+def test_forgetting_baselines_are_recorded_in_report_mode(strategy, toy_task_dir, tokenizer, tmp_path):
+    run = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path, strategy=strategy, guard_mode="report")
+    before = weights_hash(run.module.backbone)
+    results = run.run()
+    assert results["completed_stages"] == 3
+    later = [stage["guard"] for stage in results["stages"][1:]]
+    assert all(not verdict["passed"] for verdict in later)
+    assert (weights_hash(run.module.backbone) != before) == (strategy == "finetune")
+
+
+def test_joint_has_one_stage_and_one_row(toy_task_dir, tokenizer, tmp_path):
+    results = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path, strategy="joint", guard_mode="report").run()
+    assert results["completed_stages"] == 1 and len(results["accuracy_matrix"]) == 1
+    assert all(value is not None for value in results["accuracy_matrix"][0])
+    assert results["metrics"]["bwt"] is None and results["metrics"]["acc"] > 0
+    assert results["stages"][0]["task"] == "+".join(results["tasks"])

@@ -1,0 +1,56 @@
+"""W&B offline runs, read back from disk: what users' dashboards will show."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seqadapt.tracking import WandbConfig, WandbTracker, _records, read_offline_run
+
+
+def test_tracker_logs_stage_results_and_finishes(tmp_path):
+    tracker = WandbTracker(WandbConfig(group="g1", name="r1"), tmp_path, {"strategy": {"name": "adapter"}})
+    stage = {
+        "stage": 1, "task": "a", "train_seconds": 1.5, "eval_seconds": 0.5, "guard": {"passed": True},
+        "evaluations": [{"task": "a", "accuracy": 0.75}],
+    }
+    tracker.log_stage(stage)
+    results = {
+        "tasks": ["a"], "stages": [stage], "accuracy_matrix": [[0.75]], "completed_stages": 1,
+        "metrics": {"acc": 0.75, "bwt": 0.0, "fwt": None},
+        "params_per_task": {"a": {"total_params": 123}},
+    }
+    tracker.log_results(results, {})
+    tracker.finish()
+
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    logged = read_offline_run(run_dir)
+    assert logged["exit_code"] == 0
+    assert logged["run"]["group"] == "g1" and logged["run"]["name"] == "r1"
+    assert logged["config"]["strategy"] == {"name": "adapter"}
+    assert logged["history"][0]["stage/acc/a"] == 0.75 and logged["history"][0]["stage/guard_passed"] == 1
+    assert logged["history"][1]["accuracy_matrix/_type"] == "table-file"
+    assert logged["summary"]["acc"] == 0.75 and logged["summary"]["bwt"] == 0.0
+    assert "fwt" not in logged["summary"]  # undefined metrics are left out, not logged as null
+    assert logged["summary"]["params_per_task/a"] == 123
+    table = next((run_dir / "files" / "media" / "table").glob("accuracy_matrix_*.table.json"))
+    assert json.loads(table.read_text()) == {"columns": ["after_stage", "a"], "data": [["a", 0.75]]}
+
+
+def test_failed_stream_finishes_its_run_with_nonzero_exit(tmp_path):
+    tracker = WandbTracker(WandbConfig(), tmp_path, {})
+    tracker.finish(failed=True)
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    assert read_offline_run(run_dir)["exit_code"] == 1
+
+
+def test_bad_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="offline, online or disabled"):
+        WandbTracker(WandbConfig(mode="sometimes"), tmp_path, {})
+
+
+def test_reader_refuses_other_files(tmp_path):
+    path = Path(tmp_path / "run-x.wandb")
+    path.write_bytes(b"not a log")
+    with pytest.raises(ValueError, match="not a W&B transaction log"):
+        _records(path)
