@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from seqadapt.adapters import AdapterConfig, TaskAdapters
+from seqadapt.adapters import AdapterConfig, TaskAdapters, shared_state
 from seqadapt.backbone import freeze
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.heads import ClassificationHead, Pooling
@@ -70,6 +70,7 @@ class SeqAdaptModule(pl.LightningModule):
         self.head_dropout = head_dropout
         self.optim = optim
         self._active: list[str] = []
+        self.strict_loading = False  # checkpoints hold no frozen backbone weights (see on_save_checkpoint)
         self._backbone_params = sum(p.numel() for p in backbone.parameters())
 
     # ----------------------------------------------------------------- tasks
@@ -151,6 +152,35 @@ class SeqAdaptModule(pl.LightningModule):
             yield from self.adapters.task_parameters(SHARED_ADAPTER)
         if self.strategy.train_backbone:
             yield from (p for p in self.backbone.parameters() if p.is_floating_point())
+
+    def task_state(self, name: str) -> dict[str, torch.Tensor]:
+        """Task ``name``'s own tensors, keyed by their names in this module: what an artefact stores."""
+        owned = {id(p) for p in self.task_parameters(name)}
+        return {key: p.detach() for key, p in self.named_parameters() if id(p) in owned}
+
+    def load_task_state(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
+        """Copy saved tensors into task ``name``; names and shapes must match exactly."""
+        own = self.task_state(name)
+        missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+        wrong = sorted(k for k in set(own) & set(tensors) if own[k].shape != tensors[k].shape)
+        if missing or unexpected or wrong:
+            raise ValueError(
+                f"saved tensors do not fit task '{name}' as configured: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}. Use the adapter config the artefact was saved with."
+            )
+        with torch.no_grad():
+            for key, target in own.items():
+                target.copy_(tensors[key])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Lightning checkpoints keep only what training changes, never the frozen backbone."""
+        if not self.strategy.train_backbone:
+            frozen = {f"backbone.{key}" for key in shared_state(self.backbone)}
+            frozen |= {key.replace(".base_layer.", ".") for key in frozen}
+            checkpoint["state_dict"] = {
+                key: value for key, value in checkpoint["state_dict"].items()
+                if key.replace(".base_layer.", ".") not in frozen
+            }
 
     def parameter_budget(self, name: str) -> ParameterBudget:
         head = sum(p.numel() for p in self.heads[name].parameters())

@@ -15,6 +15,14 @@ import pytorch_lightning as pl
 from transformers import PreTrainedTokenizerBase
 
 from seqadapt import metrics
+from seqadapt.artefacts import (
+    ArtefactError,
+    has_artefact,
+    install_task,
+    load_task_artefact,
+    save_task_artefact,
+    task_artefact_dir,
+)
 from seqadapt.backbone import weights_hash
 from seqadapt.data.loaders import make_loader
 from seqadapt.data.splits import TaskSplits
@@ -48,6 +56,13 @@ class StreamRun:
 
     Sequential strategies get one stage per task; ``joint`` gets a single stage
     that trains every task at once and a one-row accuracy matrix.
+
+    With per-task adapters, every stage that passes the guard saves its task's
+    artefact (see :mod:`seqadapt.artefacts`), and ``resume=True`` continues a
+    run in ``output_dir``: finished stages are loaded from their artefacts and
+    re-verified by the guard instead of being trained again. Stage ``i`` is
+    seeded with ``seed + i`` whatever came before it, so a resumed run equals
+    an uninterrupted one bit for bit.
     """
 
     def __init__(
@@ -63,6 +78,8 @@ class StreamRun:
         guard_mode: GuardMode = "strict",
         reference_accuracy: dict[str, float] | None = None,
         tracker: WandbTracker | None = None,
+        backbone_name: str = "unnamed",
+        resume: bool = False,
         run_info: dict[str, Any] | None = None,
     ) -> None:
         self.module = module
@@ -73,6 +90,9 @@ class StreamRun:
         self.loaders = loaders
         self.seed = seed
         self.tracker = tracker
+        self.backbone_name = backbone_name
+        self.resume = resume
+        self.saves_artefacts = module.strategy.adapters == "per_task" and not module.strategy.train_backbone
         self.guard = ForgettingGuard(weights_hash(module.backbone), guard_mode)
         names = [t.spec.name for t in tasks]
         missing = sorted(set(names) - set(reference_accuracy or {}))
@@ -85,6 +105,7 @@ class StreamRun:
         self.results: dict[str, Any] = {
             "tasks": names,
             "strategy": module.strategy.name,
+            "backbone": backbone_name,
             "backbone_sha256": self.guard.backbone_sha256,
             "seed": seed,
             **(run_info or {}),
@@ -105,8 +126,9 @@ class StreamRun:
         started = time.perf_counter()
         failed = True
         try:
+            restored = self._restore() if self.resume else 0
             plan = [self.tasks] if self.module.strategy.joint else [[task] for task in self.tasks]
-            for index, group in enumerate(plan):
+            for index, group in enumerate(plan[restored:], start=restored):
                 self._stage(index, group, started)
             if self.tracker:
                 self.tracker.log_results(self.results, self.plots)
@@ -158,7 +180,6 @@ class StreamRun:
             "guard": verdict.to_dict(),
         }
         self.stages.append(stage)
-        self.results["params_per_task"] = {t: asdict(self.module.parameter_budget(t)) for t in self.module.tasks}
         self.results["wall_seconds"] = time.perf_counter() - started
         accuracies = " ".join(f"{e.task}={e.accuracy:.4f}" for e in evaluations[-len(group):])
         if verdict.passed:
@@ -173,12 +194,80 @@ class StreamRun:
         if self.tracker:
             self.tracker.log_stage(stage)
         self.guard.enforce(verdict)
+        if self.saves_artefacts:  # only once the guard has passed: an artefact is always a verified stage
+            for evaluation in evaluations[-len(group):]:
+                save_task_artefact(
+                    self.module, evaluation, self.output_dir, stage=index + 1, backbone_name=self.backbone_name,
+                    backbone_sha256=self.guard.backbone_sha256, settings=asdict(self.loaders),
+                )
+
+    def _restore(self) -> int:
+        """Load every finished stage from its artefact, re-verify it, and return how many were restored.
+
+        A stage counts as finished when its artefact is complete; the accuracy
+        rows and stage records come from this run's ``results.json``. The
+        loaded tasks are evaluated again and must reproduce, bit for bit, the
+        accuracy and logits recorded in their manifests, on the same backbone.
+        """
+        if not self.saves_artefacts:
+            raise ArtefactError(
+                f"strategy '{self.module.strategy.name}' changes shared weights every stage, so its stages leave no "
+                "per-task artefacts to resume from; start it again, or use strategy=adapter"
+            )
+        results_path = self.output_dir / "results.json"
+        previous = json.loads(results_path.read_text()) if results_path.is_file() else None
+        names = self.results["tasks"]
+        if previous is not None and previous["tasks"] != names:
+            raise ArtefactError(
+                f"{self.output_dir} holds a run of tasks {previous['tasks']}, not {names}; "
+                "resume with the config that run was started with"
+            )
+        restored = 0
+        while restored < len(self.tasks) and has_artefact(self.output_dir, names[restored]):
+            restored += 1
+        if restored == 0:
+            log.info("resume: no finished stage in %s, starting from stage 1", self.output_dir)
+            return 0
+        if previous is None or previous["completed_stages"] < restored:
+            raise ArtefactError(f"{results_path} is missing or older than the artefacts beside it; start a new run")
+        for index, task in enumerate(self.tasks[:restored]):
+            artefact = load_task_artefact(
+                task_artefact_dir(self.output_dir, task.spec.name), backbone_sha256=self.guard.backbone_sha256
+            )
+            if artefact.manifest["stage"] != index + 1 or artefact.spec != task.spec:
+                raise ArtefactError(
+                    f"artefact {artefact.directory} is stage {artefact.manifest['stage']} of another task definition; "
+                    f"this stream has '{task.spec.name}' as stage {index + 1}"
+                )
+            install_task(self.module, artefact)
+            self.guard.learn(artefact.learned)
+        evaluations = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in self.tasks[:restored]]
+        verdict = self.guard.check(restored, "resume", evaluations, weights_hash(self.module.backbone))
+        if not verdict.passed:
+            raise ArtefactError(
+                "restored artefacts do not reproduce what was recorded when they were learned:\n  "
+                + "\n  ".join(verdict.violations)
+            )
+        self.stages = previous["stages"][:restored]
+        for i, row in enumerate(previous["accuracy_matrix"][:restored]):
+            self.matrix[i] = row
+        self.results["resumed"] = {"stages_restored": restored, "verification": verdict.to_dict()}
+        if self.tracker:
+            for stage in self.stages:
+                self.tracker.log_stage(stage)
+        log.info(
+            "resume: restored %d finished stage(s) from %s; guard re-verified %s", restored,
+            self.output_dir / "artefacts", ", ".join(verdict.checked),
+        )
+        self._write()
+        return restored
 
     def _write(self) -> None:
         done = len(self.stages)
         self.results["accuracy_matrix"] = self.matrix[:done]
         self.results["stages"] = self.stages
         self.results["completed_stages"] = done
+        self.results["params_per_task"] = {t: asdict(self.module.parameter_budget(t)) for t in self.module.tasks}
         if self.module.strategy.joint:
             self.results["metrics"] = metrics.joint_summary(self.matrix[0])
         else:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
+import re
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import RichProgressBar
 
 from seqadapt.adapters import AdapterConfig
+from seqadapt.artefacts import RUN_CONFIG
 from seqadapt.backbone import BackboneConfig, load_backbone
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
 from seqadapt.data.tasks import DEFAULT_TASK_DIR
@@ -21,6 +27,7 @@ from seqadapt.strategies import get_strategy
 from seqadapt.stream import LoaderConfig, StreamRun
 from seqadapt.tracking import WandbConfig, WandbTracker
 
+log = logging.getLogger("seqadapt")
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 OmegaConf.register_new_resolver("join", lambda items: "-".join(items), replace=True)
 
@@ -44,8 +51,17 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Build everything the config names and run the stream; returns what ``results.json`` holds.
 
     All task data is read and checked before the first stage, so a bad file
-    fails in seconds rather than after hours of training.
+    fails in seconds rather than after hours of training. With ``resume`` set
+    to a run directory, that run's own ``run_config.yaml`` is used and the
+    stream continues there after its last finished stage.
     """
+    if cfg.resume:
+        output_dir = Path(cfg.resume)
+        saved = output_dir / RUN_CONFIG
+        if not saved.is_file():
+            raise FileNotFoundError(f"cannot resume {output_dir}: it has no {RUN_CONFIG} (is it a seqadapt run directory?)")
+        log.info("resuming %s with its saved config %s", output_dir, saved)
+        cfg = OmegaConf.merge(OmegaConf.load(saved), {"resume": str(output_dir)})
     strategy = get_strategy(cfg.strategy.name)
     task_dir = Path(cfg.task_dir) if cfg.task_dir else DEFAULT_TASK_DIR
     specs = load_task_stream(list(cfg.tasks.order), task_dir)
@@ -64,6 +80,8 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         optim=OptimConfig(**cfg.optim),
     )
     output_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        OmegaConf.save(OmegaConf.merge(cfg, {"resume": None}), output_dir / RUN_CONFIG, resolve=True)
     tracker = make_tracker(cfg, output_dir)
     trainer_kwargs = _container(cfg.trainer)
     callbacks = [RichProgressBar()] if trainer_kwargs.get("enable_progress_bar", True) else []
@@ -85,7 +103,9 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         guard_mode=cfg.guard.mode,
         reference_accuracy=_container(cfg.reference_accuracy) if cfg.reference_accuracy else None,
         tracker=tracker,
-        run_info={"backbone": backbone.name, "run_name": cfg.run_name, "config": _container(cfg)},
+        backbone_name=backbone.name,
+        resume=bool(cfg.resume),
+        run_info={"run_name": cfg.run_name, "config": _container(cfg)},
     )
     return stream.run()
 
@@ -97,5 +117,36 @@ def main(cfg: DictConfig) -> None:
     run(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
-if __name__ == "__main__":
+def unknown_override_keys(overrides: list[str]) -> list[str]:
+    """Messages for overrides whose top-level key is neither a config group nor a key of ``train.yaml``.
+
+    Hydra answers a mistyped group (``stratgy=adapter``) with "not in struct"
+    and a hint to append it with ``+``; naming the groups and their choices
+    is what the user actually needs.
+    """
+    root = Path(CONFIG_DIR)
+    groups = {path.name: sorted(p.stem for p in path.glob("*.yaml")) for path in root.iterdir() if path.is_dir()}
+    known = set(groups) | set(yaml.safe_load((root / "train.yaml").read_text())) | {"hydra"}
+    messages = []
+    for override in overrides:
+        if override.startswith(("-", "+", "~")) or "=" not in override:
+            continue
+        key = re.split(r"[./]", override.split("=", 1)[0], maxsplit=1)[0]
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            choices = "; ".join(f"{group}: {', '.join(options)}" for group, options in sorted(groups.items()))
+            messages.append(f"unknown config group or key '{key}' in '{override}'.{hint} Config groups: {choices}")
+    return messages
+
+
+def cli() -> None:
+    """The ``seqadapt`` command: checks override keys, then hands over to Hydra."""
+    messages = unknown_override_keys(sys.argv[1:])
+    if messages:
+        sys.exit("seqadapt: error: " + "\n".join(messages))
     main()
+
+
+if __name__ == "__main__":
+    cli()

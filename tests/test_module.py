@@ -96,3 +96,22 @@ def test_parameter_budget_adds_up():
     assert budget.bytes == 4 * budget.total_params
     backbone = sum(p.numel() for p in module.backbone.parameters() if not p.requires_grad)
     assert budget.percent_of_backbone == pytest.approx(100 * budget.total_params / backbone, rel=0.2)
+
+
+def test_lightning_checkpoints_hold_task_tensors_but_no_frozen_backbone_weight(tokenizer, tmp_path):
+    module = make_module()
+    module.set_active_task("a")
+    examples = Examples(texts=["red sky", "blue sea", "green tree", "red car"], labels=[0, 1, 2, 0])
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.fit(module, make_loader(examples, tokenizer, max_length=16, batch_size=4))
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]
+    task_keys = {key for task in module.tasks for key in module.task_state(task)}
+    assert set(saved) == task_keys
+    assert any(key.startswith("backbone.encoder.") for key in task_keys)  # adapters live inside the backbone
+
+    fresh = make_module()
+    fresh.load_state_dict(saved, strict=False)
+    for key, value in module.task_state("a").items():
+        assert torch.equal(fresh.task_state("a")[key], value)

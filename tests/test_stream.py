@@ -6,6 +6,7 @@ import pytorch_lightning as pl
 import torch
 
 from seqadapt.adapters import AdapterConfig
+from seqadapt.artefacts import ArtefactError, has_artefact, read_manifest, task_artefact_dir
 from seqadapt.backbone import weights_hash
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
 from seqadapt.guard import ForgettingError
@@ -24,14 +25,18 @@ def trainer() -> pl.Trainer:
     )
 
 
-def stream(module_cls, task_dir: Path, tokenizer, out: Path, strategy: str = "adapter", **kwargs) -> StreamRun:
+def stream(
+    module_cls, task_dir: Path, tokenizer, out: Path, strategy: str = "adapter", backbone_seed: int = 0, **kwargs
+) -> StreamRun:
     specs = load_task_stream(ORDER, task_dir)
     tasks = [build_splits(s, read_source(s), SplitSizes(train=96, val=16, test=48)) for s in specs]
     module = module_cls(
-        tiny_model(), AdapterConfig(bottleneck=8), strategy=STRATEGIES[strategy], optim=OptimConfig(learning_rate=5e-3)
+        tiny_model(seed=backbone_seed), AdapterConfig(bottleneck=8), strategy=STRATEGIES[strategy],
+        optim=OptimConfig(learning_rate=5e-3),
     )
+    kwargs.setdefault("make_trainer", trainer)
     return StreamRun(
-        module, tasks, tokenizer, make_trainer=trainer, output_dir=out,
+        module, tasks, tokenizer, output_dir=out,
         loaders=LoaderConfig(max_length=16, batch_size=16, eval_batch_size=32), **kwargs,
     )
 
@@ -94,3 +99,80 @@ def test_report_mode_finishes_and_records_the_forgetting(toy_task_dir, tokenizer
     results = stream(SharedAdapterModule, toy_task_dir, tokenizer, tmp_path / "run", guard_mode="report").run()
     assert results["completed_stages"] == 3
     assert [s["guard"]["passed"] for s in results["stages"]] == [True, False, False]
+
+
+def probes(results: dict) -> list[tuple[str, str]]:
+    """Every (task, logits SHA-256) the guard saw, stage by stage."""
+    return [(e["task"], e["logits_sha256"]) for stage in results["stages"] for e in stage["evaluations"]]
+
+
+def crashing_at(stage: int):
+    """A trainer factory whose stage ``stage`` dies, as a run killed mid-stream would."""
+    made = []
+
+    def make() -> pl.Trainer:
+        made.append(1)
+        if len(made) == stage:
+            raise MemoryError(f"simulated crash in stage {stage}")
+        return trainer()
+
+    return make
+
+
+def test_same_seed_and_config_give_bit_identical_runs(toy_task_dir, tokenizer, tmp_path):
+    first = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "a").run()
+    second = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "b").run()
+    assert first["accuracy_matrix"] == second["accuracy_matrix"]
+    assert probes(first) == probes(second) and len(probes(first)) == 6
+    for task in ORDER:
+        weights = [read_manifest(task_artefact_dir(tmp_path / run, task))["weights"]["sha256"] for run in "ab"]
+        assert weights[0] == weights[1]
+
+
+def test_later_stage_error_keeps_earlier_stages_and_resume_matches_an_uninterrupted_run(
+    toy_task_dir, tokenizer, tmp_path
+):
+    uninterrupted = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run()
+
+    crashed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", make_trainer=crashing_at(3))
+    with pytest.raises(MemoryError, match="stage 3"):
+        crashed.run()
+    assert [has_artefact(tmp_path / "run", task) for task in ORDER] == [True, True, False]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["completed_stages"] == 2
+
+    resumed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", resume=True).run()
+    assert resumed["resumed"]["stages_restored"] == 2
+    assert resumed["resumed"]["verification"]["checked"] == ORDER[:2]
+    assert resumed["resumed"]["verification"]["passed"] is True
+    assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    assert probes(resumed) == probes(uninterrupted)
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["completed_stages"] == 3
+
+
+def test_resume_on_another_backbone_is_refused_naming_both_hashes(toy_task_dir, tokenizer, tmp_path):
+    first = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", make_trainer=crashing_at(2))
+    with pytest.raises(MemoryError):
+        first.run()
+    other = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", backbone_seed=1, resume=True)
+    with pytest.raises(ArtefactError) as caught:
+        other.run()
+    assert first.guard.backbone_sha256 in str(caught.value) and other.guard.backbone_sha256 in str(caught.value)
+    assert has_artefact(tmp_path / "run", "colors")  # the refused resume changed nothing on disk
+
+
+def test_resume_refuses_artefacts_that_no_longer_reproduce_their_reference(toy_task_dir, tokenizer, tmp_path):
+    with pytest.raises(MemoryError):
+        stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", make_trainer=crashing_at(3)).run()
+    manifest_path = task_artefact_dir(tmp_path / "run", "animals") / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["learned"]["logits_sha256"] = "0" * 64  # as if the weights were swapped for other, valid ones
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtefactError, match=r"do not reproduce.*\n  task 'animals': test logits changed"):
+        stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", resume=True).run()
+
+
+def test_resume_needs_per_task_artefacts(toy_task_dir, tokenizer, tmp_path):
+    run = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", strategy="finetune", resume=True)
+    with pytest.raises(ArtefactError, match="strategy 'finetune' changes shared weights .* use strategy=adapter"):
+        run.run()
+    assert not (tmp_path / "run" / "artefacts").exists()

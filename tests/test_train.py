@@ -1,16 +1,20 @@
 """The Hydra entry point, run the way users run it: composed configs and the console script."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
+from seqadapt.artefacts import has_artefact, read_manifest, task_artefact_dir
 from seqadapt.tracking import read_offline_run
-from seqadapt.train import CONFIG_DIR, run
+from seqadapt.train import CONFIG_DIR, run, unknown_override_keys
+from tests.conftest import TOY_TASKS, write_toy_task
 
 FAST = [
     "backbone=tiny_random",
@@ -45,6 +49,14 @@ def test_run_from_composed_config(toy_task_dir, tmp_path):
 def test_typo_in_config_group_lists_valid_choices():
     with pytest.raises(ConfigCompositionException, match=r"(?s)backbone.*minilm.*tiny_random"):
         compose_train(["backbone=minilmm"])
+
+
+def test_typo_in_a_group_name_names_the_groups_and_their_choices(tmp_path):
+    (message,) = unknown_override_keys(["-m", "stratgy=adapter,finetune", "seed=0,1", "+extra=1", "data.batch_size=8"])
+    assert "unknown config group or key 'stratgy'" in message and "Did you mean 'strategy'?" in message
+    assert "strategy: adapter, finetune, joint, shared_adapter" in message
+    done = subprocess.run([sys.executable, "-m", "seqadapt.train", "backbone_name=x"], capture_output=True, text=True)
+    assert done.returncode != 0 and "Did you mean 'backbone'?" in done.stderr and "backbone: bert_base, minilm" in done.stderr
 
 
 def test_console_script_runs_a_stream(toy_task_dir, tmp_path):
@@ -84,3 +96,37 @@ def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task
     report = subprocess.run([sys.executable, "-m", "seqadapt.report", str(sweep)], capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     assert "| adapter | colors > animals | 1 |" in report.stdout and "| finetune | colors > animals | 1 |" in report.stdout
+
+
+def test_resume_after_sigkill_mid_stage_equals_an_uninterrupted_run(tmp_path):
+    task_dir = tmp_path / "tasks"
+    task_dir.mkdir()
+    for name in TOY_TASKS:
+        write_toy_task(task_dir, name, n=1200)
+    order = list(TOY_TASKS)
+    command = [sys.executable, "-m", "seqadapt.train", *FAST, f"task_dir={task_dir}", f"tasks.order=[{','.join(order)}]",
+               "data.train_size=800", "trainer.max_epochs=3"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    done = subprocess.run([*command, f"hydra.run.dir={full}"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    process = subprocess.Popen([*command, f"hydra.run.dir={killed}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not has_artefact(killed, order[0]) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert [has_artefact(killed, task) for task in order] == [True, False, False]  # killed inside stage 2
+    assert json.loads((killed / "results.json").read_text())["completed_stages"] == 1
+
+    resumed = subprocess.run([*command, f"resume={killed}", f"hydra.run.dir={tmp_path / 'log'}"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resume: restored 1 finished stage(s)" in resumed.stdout + resumed.stderr
+    expected, actual = (json.loads((run / "results.json").read_text()) for run in (full, killed))
+    assert actual["resumed"]["stages_restored"] == 1 and actual["completed_stages"] == 3
+    assert actual["accuracy_matrix"] == expected["accuracy_matrix"]
+    assert [s["evaluations"] for s in actual["stages"]] == [s["evaluations"] for s in expected["stages"]]
+    for task in order:
+        sha = [read_manifest(task_artefact_dir(run, task))["weights"]["sha256"] for run in (full, killed)]
+        assert sha[0] == sha[1], task

@@ -1,0 +1,165 @@
+"""Per-task artefacts: what they hold, and every way a damaged or unsafe one is refused."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from seqadapt.adapters import AdapterConfig
+from seqadapt.artefacts import (
+    ArtefactError,
+    has_artefact,
+    install_task,
+    load_task_artefact,
+    load_tensors,
+    read_manifest,
+    task_artefact_dir,
+)
+from seqadapt.backbone import tensor_bytes, weights_hash
+from seqadapt.evaluation import evaluate_task
+from seqadapt.module import SeqAdaptModule
+from tests.conftest import TOY_TASKS, tiny_model, write_toy_task
+from tests.test_stream import ORDER, stream
+
+PACKAGE = Path(__file__).resolve().parents[1] / "seqadapt"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tokenizer):
+    """One finished 3-task stream, shared read-only; tests that damage files work on a copy."""
+    root = tmp_path_factory.mktemp("artefacts")
+    task_dir = root / "tasks"
+    task_dir.mkdir()
+    for name in TOY_TASKS:
+        write_toy_task(task_dir, name)
+    run = stream(SeqAdaptModule, task_dir, tokenizer, root / "run")
+    results = run.run()
+    return run, results
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    run, _ = finished_run
+    return Path(shutil.copytree(run.output_dir, tmp_path / "run"))
+
+
+def test_each_stage_leaves_only_its_own_tensors_and_a_manifest(finished_run):
+    run, results = finished_run
+    owned = {id(p) for task in ORDER for p in run.module.task_parameters(task)}
+    frozen_keys = {key for key, p in run.module.named_parameters() if id(p) not in owned}
+    assert any(key.startswith("backbone.embeddings.") for key in frozen_keys)
+    for stage, task in enumerate(ORDER, start=1):
+        directory = task_artefact_dir(run.output_dir, task)
+        manifest = read_manifest(directory)
+        assert manifest["task"] == task and manifest["stage"] == stage
+        assert manifest["labels"] == sorted(TOY_TASKS[task])
+        assert manifest["backbone"]["sha256"] == results["backbone_sha256"] == weights_hash(run.module.backbone)
+        assert manifest["adapter"]["bottleneck"] == 8
+        assert manifest["learned"] == results["stages"][stage - 1]["evaluations"][-1]
+        assert manifest["settings"] == {"max_length": 16, "batch_size": 16, "eval_batch_size": 32}
+
+        artefact = load_task_artefact(directory, backbone_sha256=results["backbone_sha256"])
+        assert set(artefact.tensors) == set(run.module.task_state(task))
+        assert not set(artefact.tensors) & frozen_keys  # no frozen backbone weight is ever saved
+        assert all(f".{task}." in key or key.startswith(f"heads.{task}.") for key in artefact.tensors)
+        for key, value in run.module.task_state(task).items():
+            assert torch.equal(artefact.tensors[key], value)
+        assert sorted(p.name for p in directory.iterdir()) == ["adapter.safetensors", "manifest.json"]
+    backbone_bytes = sum(len(tensor_bytes(t)) for t in run.module.backbone.state_dict().values())
+    assert manifest["weights"]["bytes"] < 0.05 * backbone_bytes
+
+
+def test_artefacts_rebuild_the_task_exactly_in_a_fresh_model(finished_run):
+    run, _ = finished_run
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8))
+    sha = weights_hash(module.backbone)
+    for task in run.tasks:
+        artefact = load_task_artefact(task_artefact_dir(run.output_dir, task.spec.name), backbone_sha256=sha)
+        install_task(module, artefact)
+        assert evaluate_task(module, task.spec.name, run._test_loader(task)) == artefact.learned
+
+
+def test_wrong_backbone_is_refused_naming_both_hashes(finished_run):
+    run, results = finished_run
+    other = weights_hash(tiny_model(seed=1))
+    with pytest.raises(ArtefactError) as caught:
+        load_task_artefact(task_artefact_dir(run.output_dir, "colors"), backbone_sha256=other)
+    assert results["backbone_sha256"] in str(caught.value) and other in str(caught.value)
+    assert "trained on backbone 'unnamed'" in str(caught.value)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte"])
+def test_truncated_or_corrupt_weights_are_refused(run_copy, damage):
+    weights = task_artefact_dir(run_copy, "animals") / "adapter.safetensors"
+    data = bytearray(weights.read_bytes())
+    weights.write_bytes(data[: len(data) // 2] if damage == "truncate" else data[:-1] + bytes([data[-1] ^ 0xFF]))
+    with pytest.raises(ArtefactError, match=r"adapter.safetensors is corrupt or truncated: its SHA-256 \w+ is not"):
+        load_task_artefact(weights.parent, backbone_sha256=read_manifest(weights.parent)["backbone"]["sha256"])
+
+
+def test_garbage_with_a_matching_hash_is_still_refused(run_copy):
+    directory = task_artefact_dir(run_copy, "animals")
+    (directory / "adapter.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(ArtefactError, match="not a readable safetensors file"):
+        load_tensors(directory / "adapter.safetensors")
+
+
+def test_damaged_manifest_is_refused(run_copy):
+    directory = task_artefact_dir(run_copy, "colors")
+    (directory / "manifest.json").write_text('{"format_version": 1, "task": ')
+    with pytest.raises(ArtefactError, match="manifest.json is not valid JSON"):
+        read_manifest(directory)
+
+
+@pytest.mark.parametrize("suffix", [".bin", ".pt", ".pkl", ".ckpt"])
+def test_pickle_formats_are_refused_without_being_opened(tmp_path, suffix):
+    path = tmp_path / f"adapter{suffix}"
+    path.write_bytes(b"\x80\x04 this would be unpickled")
+    with pytest.raises(ArtefactError, match=rf"refusing to load .*adapter\{suffix}: .*pickles"):
+        load_tensors(path)
+
+
+def test_manifest_pointing_at_a_pickle_is_refused(run_copy):
+    directory = task_artefact_dir(run_copy, "weather")
+    manifest = read_manifest(directory)
+    torch.save({"x": torch.zeros(1)}, directory / "adapter.bin")
+    manifest["weights"]["file"] = "adapter.bin"
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtefactError, match="refusing to load"):
+        load_task_artefact(directory, backbone_sha256=manifest["backbone"]["sha256"])
+
+
+def test_a_folder_of_pickles_is_named_as_such(tmp_path):
+    torch.save({"x": torch.zeros(1)}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(ArtefactError, match=r"pickle-based file\(s\) \['pytorch_model.bin'\].*refuses"):
+        read_manifest(tmp_path)
+
+
+def test_weights_without_a_manifest_do_not_count_as_an_artefact(tmp_path):
+    directory = task_artefact_dir(tmp_path, "colors")
+    directory.mkdir(parents=True)
+    save_file({"x": torch.zeros(2)}, directory / "adapter.safetensors")  # a stage killed before its manifest
+    assert not has_artefact(tmp_path, "colors")
+    with pytest.raises(ArtefactError, match="did not finish"):
+        read_manifest(directory)
+
+
+def test_adapter_config_mismatch_is_named(finished_run):
+    run, results = finished_run
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=4))
+    artefact = load_task_artefact(task_artefact_dir(run.output_dir, "colors"), backbone_sha256=results["backbone_sha256"])
+    with pytest.raises(ArtefactError, match=r"saved with adapter config .*'bottleneck': 8.*the model has .*'bottleneck': 4"):
+        install_task(module, artefact)
+
+
+def test_package_never_unpickles():
+    """No pickle import anywhere, and torch.load only ever with weights_only=True."""
+    for path in PACKAGE.rglob("*.py"):
+        source = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(pickle|dill|joblib|cloudpickle)\b", source, re.M), path
+        for call in re.findall(r"torch\.load\([^)]*\)", source):
+            assert "weights_only=True" in call, f"{path}: {call}"

@@ -1,0 +1,63 @@
+"""Serving a finished run: load_stream and the seqadapt-predict command."""
+
+import json
+import math
+
+import pytest
+
+from seqadapt.artefacts import ArtefactError, read_manifest, task_artefact_dir
+from seqadapt.data import SplitSizes, build_splits, load_task_spec, read_source
+from seqadapt.predict import load_stream, main
+from seqadapt.train import run
+from tests.conftest import TOY_TASKS, write_toy_task
+from tests.test_train import FAST, compose_train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    task_dir = root / "tasks"
+    task_dir.mkdir()
+    for name in TOY_TASKS:
+        write_toy_task(task_dir, name)
+    cfg = compose_train([*FAST, f"task_dir={task_dir}", "tasks.order=[colors,animals]", "trainer.max_epochs=3"])
+    run(cfg, root / "run")
+    return root / "run", task_dir, cfg
+
+
+def test_predictions_reproduce_the_learned_test_accuracy(run_dir):
+    directory, task_dir, cfg = run_dir
+    stream = load_stream(directory)
+    assert stream.tasks == ["colors", "animals"]
+    sizes = SplitSizes(train=cfg.data.train_size, val=cfg.data.val_size, test=cfg.data.test_size, seed=cfg.data.split_seed)
+    for task in stream.tasks:
+        spec = load_task_spec(task, task_dir)
+        test = build_splits(spec, read_source(spec), sizes).test
+        predictions = stream.predict(test.texts, task)
+        accuracy = sum(p.label == spec.labels[y] for p, y in zip(predictions, test.labels)) / len(test)
+        assert accuracy == read_manifest(task_artefact_dir(directory, task))["learned"]["accuracy"]
+        for prediction in predictions:
+            assert set(prediction.probabilities) == set(spec.labels)
+            assert math.isclose(sum(prediction.probabilities.values()), 1.0, rel_tol=1e-5)
+            assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+
+
+def test_command_prints_one_json_line_per_text(run_dir, capsys):
+    directory, _, _ = run_dir
+    main([str(directory), "--task", "animals", "a small puppy on the road", "the kitten in a house"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["text"] for line in lines] == ["a small puppy on the road", "the kitten in a house"]
+    assert all(line["task"] == "animals" and line["label"] in ("cat", "dog") for line in lines)
+
+
+def test_unknown_task_is_named_with_the_available_ones(run_dir, capsys):
+    directory, _, _ = run_dir
+    with pytest.raises(SystemExit) as exit_:
+        main([str(directory), "--task", "weather", "sunny day"])
+    assert exit_.value.code == 2
+    assert "no artefact for task(s) ['weather']; it has ['colors', 'animals']" in capsys.readouterr().err
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
+    with pytest.raises(ArtefactError, match="not a seqadapt run directory: it has no run_config.yaml"):
+        load_stream(tmp_path)
