@@ -76,13 +76,19 @@ def build_splits(spec: TaskSpec, frames: dict[str, pd.DataFrame], sizes: SplitSi
     always come from the training pool, so test examples are never seen in fit.
     """
     rng = np.random.default_rng(sizes.seed)
-    if "test" in frames:
+    if "train" not in frames and "all" not in frames:
+        raise TaskDataError(
+            f"task '{spec.name}': its source gives the split(s) {sorted(frames)}; name the files 'train' "
+            "(plus an optional 'test') or 'all' in the task definition"
+        )
+    if "test" in frames and "train" in frames:
         pool = _to_examples(spec, frames["train"], "train")
         test_pool = _to_examples(spec, frames["test"], "test")
         test = _take(test_pool, rng.permutation(len(test_pool))[: sizes.test])
         rest = _take(pool, rng.permutation(len(pool)))
     else:
-        everything = _to_examples(spec, frames["all"], "all")
+        whole = "all" if "all" in frames else "train"  # a lone train file is split like 'all'
+        everything = _to_examples(spec, frames[whole], whole)
         order = rng.permutation(len(everything))
         n_test = len(order) if sizes.test is None else min(sizes.test, len(order) // 2)
         test = _take(everything, order[:n_test])

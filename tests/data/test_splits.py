@@ -58,3 +58,13 @@ def test_missing_text_column_names_the_columns():
     bad = pd.DataFrame({"body": ["x"] * 10, "label": ["neg", "pos"] * 5})
     with pytest.raises(TaskDataError, match=r"column 'text' is not in the data \(columns: \['body', 'label'\]\)"):
         build_splits(SPEC, {"all": bad}, SplitSizes())
+
+
+def test_a_lone_train_file_is_split_into_train_val_and_test():
+    splits = build_splits(SPEC, {"train": frame(["neg", "pos"] * 50)}, SplitSizes(train=None, val=10, test=20))
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (70, 10, 20)
+
+
+def test_unknown_split_names_are_refused():
+    with pytest.raises(TaskDataError, match=r"gives the split\(s\) \['dev', 'validation'\]; name the files 'train'"):
+        build_splits(SPEC, {"validation": frame(["neg", "pos"]), "dev": frame(["neg", "pos"])}, SplitSizes())
