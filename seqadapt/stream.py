@@ -194,7 +194,7 @@ class StreamRun:
         if self.tracker:
             self.tracker.log_stage(stage)
         self.guard.enforce(verdict)
-        if self.saves_artefacts:  # only once the guard has passed: an artefact is always a verified stage
+        if self.saves_artefacts and verdict.passed:  # an artefact is always a verified stage
             for evaluation in evaluations[-len(group):]:
                 save_task_artefact(
                     self.module, evaluation, self.output_dir, stage=index + 1, backbone_name=self.backbone_name,

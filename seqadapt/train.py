@@ -47,21 +47,36 @@ def make_tracker(cfg: DictConfig, output_dir: Path) -> WandbTracker | None:
     return WandbTracker(WandbConfig(**settings), output_dir, _container(cfg))
 
 
+def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
+    """The config to run and the directory to run in, after ``resume``.
+
+    ``resume=<run dir>`` continues that run with its own saved config.
+    ``resume=true`` continues in this run's output directory (fixed with
+    ``hydra.run.dir``, or each multirun job's own folder) and starts afresh
+    where nothing has been saved yet, so a killed sweep can be rerun as is.
+    """
+    if not cfg.resume:
+        return cfg, output_dir
+    target = output_dir if cfg.resume is True else Path(cfg.resume)
+    saved = target / RUN_CONFIG
+    if saved.is_file():
+        log.info("resuming %s with its saved config %s", target, saved)
+        return OmegaConf.merge(OmegaConf.load(saved), {"resume": str(target)}), target
+    if cfg.resume is True:
+        log.info("resume=true: nothing saved in %s yet, starting the stream", target)
+        return OmegaConf.merge(cfg, {"resume": None}), target
+    raise FileNotFoundError(f"cannot resume {target}: it has no {RUN_CONFIG} (is it a seqadapt run directory?)")
+
+
 def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     """Build everything the config names and run the stream; returns what ``results.json`` holds.
 
     All task data is read and checked before the first stage, so a bad file
-    fails in seconds rather than after hours of training. With ``resume`` set
-    to a run directory, that run's own ``run_config.yaml`` is used and the
-    stream continues there after its last finished stage.
+    fails in seconds rather than after hours of training. With ``resume``
+    (see :func:`resume_target`) the stream continues after the last finished
+    stage of an earlier run.
     """
-    if cfg.resume:
-        output_dir = Path(cfg.resume)
-        saved = output_dir / RUN_CONFIG
-        if not saved.is_file():
-            raise FileNotFoundError(f"cannot resume {output_dir}: it has no {RUN_CONFIG} (is it a seqadapt run directory?)")
-        log.info("resuming %s with its saved config %s", output_dir, saved)
-        cfg = OmegaConf.merge(OmegaConf.load(saved), {"resume": str(output_dir)})
+    cfg, output_dir = resume_target(cfg, output_dir)
     strategy = get_strategy(cfg.strategy.name)
     task_dir = Path(cfg.task_dir) if cfg.task_dir else DEFAULT_TASK_DIR
     specs = load_task_stream(list(cfg.tasks.order), task_dir)
@@ -81,7 +96,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
-        OmegaConf.save(OmegaConf.merge(cfg, {"resume": None}), output_dir / RUN_CONFIG, resolve=True)
+        OmegaConf.save(cfg, output_dir / RUN_CONFIG, resolve=True)
     tracker = make_tracker(cfg, output_dir)
     trainer_kwargs = _container(cfg.trainer)
     callbacks = [RichProgressBar()] if trainer_kwargs.get("enable_progress_bar", True) else []

@@ -51,6 +51,16 @@ def test_typo_in_config_group_lists_valid_choices():
         compose_train(["backbone=minilmm"])
 
 
+def test_resume_true_starts_afresh_then_continues_in_the_same_folder(toy_task_dir, tmp_path):
+    cfg = compose_train([*FAST, f"task_dir={toy_task_dir}", "tasks.order=[colors,animals]", "resume=true"])
+    first = run(cfg, tmp_path)
+    assert "resumed" not in first and (tmp_path / "run_config.yaml").is_file()
+    again = run(cfg, tmp_path)
+    assert again["resumed"]["stages_restored"] == 2 and again["accuracy_matrix"] == first["accuracy_matrix"]
+    with pytest.raises(FileNotFoundError, match="cannot resume .*nowhere: it has no run_config.yaml"):
+        run(compose_train([*FAST, f"resume={tmp_path / 'nowhere'}"]), tmp_path / "other")
+
+
 def test_typo_in_a_group_name_names_the_groups_and_their_choices(tmp_path):
     (message,) = unknown_override_keys(["-m", "stratgy=adapter,finetune", "seed=0,1", "+extra=1", "data.batch_size=8"])
     assert "unknown config group or key 'stratgy'" in message and "Did you mean 'strategy'?" in message
