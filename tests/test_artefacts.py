@@ -17,10 +17,12 @@ from seqadapt.artefacts import (
     load_task_artefact,
     load_tensors,
     read_manifest,
+    save_task_artefact,
     task_artefact_dir,
 )
 from seqadapt.backbone import tensor_bytes, weights_hash
-from seqadapt.evaluation import evaluate_task
+from seqadapt.data import TaskSpec
+from seqadapt.evaluation import TaskEvaluation, evaluate_task
 from seqadapt.module import SeqAdaptModule
 from tests.conftest import TOY_TASKS, tiny_model, write_toy_task
 from tests.test_stream import ORDER, stream
@@ -163,3 +165,23 @@ def test_package_never_unpickles():
         assert not re.search(r"^\s*(import|from)\s+(pickle|dill|joblib|cloudpickle)\b", source, re.M), path
         for call in re.findall(r"torch\.load\([^)]*\)", source):
             assert "weights_only=True" in call, f"{path}: {call}"
+
+
+def test_per_task_layer_norms_travel_with_the_task(tmp_path):
+    config = AdapterConfig(bottleneck=8, train_layer_norm=True)
+    module = SeqAdaptModule(tiny_model(), config)
+    module.add_task(TaskSpec(name="t", labels=("a", "b"), source={}))
+    with torch.no_grad():
+        for value in module.task_state("t").values():
+            value.add_(torch.randn_like(value))  # as if trained: differs from any fresh init
+    learned = TaskEvaluation(task="t", accuracy=0.5, examples=2, logits_sha256="0" * 64)
+    sha = weights_hash(module.backbone)
+    directory = save_task_artefact(
+        module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256=sha, settings={}
+    )
+    artefact = load_task_artefact(directory, backbone_sha256=sha)
+    assert any(".norms.t." in key for key in artefact.tensors)
+    fresh = SeqAdaptModule(tiny_model(), config)
+    install_task(fresh, artefact)
+    for key, value in module.task_state("t").items():
+        assert torch.equal(fresh.task_state("t")[key], value), key
