@@ -265,13 +265,15 @@ class SeqAdaptModule(pl.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
-    def configure_optimizers(self):
+    def make_optimizer(self) -> torch.optim.AdamW:
+        """AdamW over exactly what the active task(s) train: no optimizer state for frozen weights."""
         if not self._active:
             raise RuntimeError("no active task to optimise: call set_active_task(name) before fitting")
         params = {id(p): p for name in self._active for p in self.trainable_parameters(name)}
-        optimizer = torch.optim.AdamW(
-            params.values(), lr=self.optim.learning_rate, weight_decay=self.optim.weight_decay
-        )
+        return torch.optim.AdamW(params.values(), lr=self.optim.learning_rate, weight_decay=self.optim.weight_decay)
+
+    def configure_optimizers(self):
+        optimizer = self.make_optimizer()
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.optim.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
