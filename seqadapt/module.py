@@ -155,8 +155,12 @@ class SeqAdaptModule(pl.LightningModule):
 
     def task_state(self, name: str) -> dict[str, torch.Tensor]:
         """Task ``name``'s own tensors, keyed by their names in this module: what an artefact stores."""
-        owned = {id(p) for p in self.task_parameters(name)}
-        return {key: p.detach() for key, p in self.named_parameters() if id(p) in owned}
+        return self.tasks_state([name])[name]
+
+    def tasks_state(self, names: list[str]) -> dict[str, dict[str, torch.Tensor]]:
+        """:meth:`task_state` of several tasks, naming the module's parameters once rather than per task."""
+        keys = {id(p): key for key, p in self.named_parameters()}
+        return {name: {keys[id(p)]: p.detach() for p in self.task_parameters(name)} for name in names}
 
     def load_task_state(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
         """Copy saved tensors into task ``name``; names and shapes must match exactly."""

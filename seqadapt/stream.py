@@ -23,6 +23,7 @@ from seqadapt.artefacts import (
     save_task_artefact,
     task_artefact_dir,
 )
+from seqadapt.adapters import shared_state
 from seqadapt.backbone import weights_hash
 from seqadapt.data.loaders import make_loader
 from seqadapt.data.splits import TaskSplits
@@ -63,6 +64,13 @@ class StreamRun:
     re-verified by the guard instead of being trained again. Stage ``i`` is
     seeded with ``seed + i`` whatever came before it, so a resumed run equals
     an uninterrupted one bit for bit.
+
+    ``full_check_every=k`` (per-task adapters only) re-evaluates the earlier
+    tasks after every k-th stage and the last one; the stages between run the
+    guard's tensor check and carry the earlier tasks' learned accuracies into
+    the accuracy matrix (each stage lists them under ``carried``). ``None``
+    leaves the full check to the last stage; ``1``, the default, runs it
+    after every stage.
     """
 
     def __init__(
@@ -81,6 +89,7 @@ class StreamRun:
         backbone_name: str = "unnamed",
         resume: bool = False,
         run_info: dict[str, Any] | None = None,
+        full_check_every: int | None = 1,
     ) -> None:
         self.module = module
         self.tasks = tasks
@@ -93,7 +102,20 @@ class StreamRun:
         self.backbone_name = backbone_name
         self.resume = resume
         self.saves_artefacts = module.strategy.adapters == "per_task" and not module.strategy.train_backbone
-        self.guard = ForgettingGuard(weights_hash(module.backbone), guard_mode)
+        if full_check_every != 1:
+            if full_check_every is not None and full_check_every < 1:
+                raise ValueError(f"guard.full_check_every must be a positive number of stages or null, got {full_check_every}")
+            if not self.saves_artefacts:
+                raise ValueError(
+                    f"guard.full_check_every={full_check_every} needs per-task adapters over a frozen backbone "
+                    f"(strategy=adapter); strategy '{module.strategy.name}' changes shared weights, which only "
+                    "re-evaluation can measure: use guard.full_check_every=1"
+                )
+        self.full_check_every = full_check_every
+        self.snapshots = full_check_every != 1  # tensor checks need each task's tensors as learned
+        self.guard = ForgettingGuard(
+            weights_hash(module.backbone), guard_mode, backbone=shared_state(module.backbone) if self.snapshots else None
+        )
         names = [t.spec.name for t in tasks]
         missing = sorted(set(names) - set(reference_accuracy or {}))
         if reference_accuracy is not None and missing:
@@ -108,6 +130,7 @@ class StreamRun:
             "backbone": backbone_name,
             "backbone_sha256": self.guard.backbone_sha256,
             "seed": seed,
+            "guard": {"mode": guard_mode, "full_check_every": full_check_every},
             **(run_info or {}),
         }
         self._test_loaders = {}
@@ -129,7 +152,7 @@ class StreamRun:
             restored = self._restore() if self.resume else 0
             plan = [self.tasks] if self.module.strategy.joint else [[task] for task in self.tasks]
             for index, group in enumerate(plan[restored:], start=restored):
-                self._stage(index, group, started)
+                self._stage(index, group, len(plan), started)
             if self.tracker:
                 self.tracker.log_results(self.results, self.plots)
             failed = False
@@ -138,7 +161,7 @@ class StreamRun:
                 self.tracker.finish(failed=failed)
         return self.results
 
-    def _stage(self, index: int, group: list[TaskSplits], started: float) -> None:
+    def _stage(self, index: int, group: list[TaskSplits], stages: int, started: float) -> None:
         name = "+".join(t.spec.name for t in group) if len(group) > 1 else group[0].spec.name
         stage_started = time.perf_counter()
         pl.seed_everything(self.seed + index, workers=True, verbose=False)
@@ -160,15 +183,30 @@ class StreamRun:
         train_seconds = time.perf_counter() - stage_started
 
         eval_started = time.perf_counter()
-        seen = self.tasks[: index + 1] if single else self.tasks
-        evaluations: list[TaskEvaluation] = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in seen]
-        verdict = self.guard.check(index + 1, name, evaluations, weights_hash(self.module.backbone))
-        for evaluation in evaluations[-len(group):]:  # after the check: this stage's tasks are references now
-            self.guard.learn(evaluation)
+        learned = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in group]
         eval_seconds = time.perf_counter() - eval_started
 
-        for j, evaluation in enumerate(evaluations):
-            self.matrix[index][j] = evaluation.accuracy
+        guard_started = time.perf_counter()
+        earlier = self.tasks[:index] if single else []
+        carried: dict[str, float] = {}
+        if self._full_check_due(index, stages) or not earlier:
+            evaluations = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in earlier] + learned
+            verdict = self.guard.check(index + 1, name, evaluations, weights_hash(self.module.backbone))
+        else:
+            names = [t.spec.name for t in earlier]
+            verdict = self.guard.check_tensors(
+                index + 1, name, self.module.tasks_state(names), shared_state(self.module.backbone)
+            )
+            carried = {n: self.guard.references[n].accuracy for n in names}
+            evaluations = learned
+        guard_seconds = time.perf_counter() - guard_started
+        for evaluation in learned:  # after the check: this stage's tasks are references now
+            self._learn(evaluation)
+
+        row = {**carried, **{e.task: e.accuracy for e in evaluations}}
+        for j, task in enumerate(self.tasks):
+            if task.spec.name in row:
+                self.matrix[index][j] = row[task.spec.name]
         stage = {
             "stage": index + 1,
             "task": name,
@@ -176,14 +214,17 @@ class StreamRun:
             "test_examples": sum(len(t.test) for t in group),
             "train_seconds": train_seconds,
             "eval_seconds": eval_seconds,
+            "guard_seconds": guard_seconds,
             "evaluations": [asdict(e) for e in evaluations],
+            "carried": carried,
             "guard": verdict.to_dict(),
         }
         self.stages.append(stage)
         self.results["wall_seconds"] = time.perf_counter() - started
-        accuracies = " ".join(f"{e.task}={e.accuracy:.4f}" for e in evaluations[-len(group):])
+        accuracies = " ".join(f"{e.task}={e.accuracy:.4f}" for e in learned)
         if verdict.passed:
-            guard_text = f"guard ok ({len(verdict.checked)} earlier task(s) unchanged)"
+            how = "re-evaluated" if verdict.kind == "full" else "tensors"
+            guard_text = f"guard ok ({len(verdict.checked)} earlier task(s) unchanged, {how})"
         else:
             guard_text = f"guard {'FAILED' if self.guard.mode == 'strict' else 'recorded'} {len(verdict.violations)} change(s)"
         log.info(
@@ -195,11 +236,20 @@ class StreamRun:
             self.tracker.log_stage(stage)
         self.guard.enforce(verdict)
         if self.saves_artefacts and verdict.passed:  # an artefact is always a verified stage
-            for evaluation in evaluations[-len(group):]:
+            for evaluation in learned:
                 save_task_artefact(
                     self.module, evaluation, self.output_dir, stage=index + 1, backbone_name=self.backbone_name,
                     backbone_sha256=self.guard.backbone_sha256, settings=asdict(self.loaders),
                 )
+
+    def _full_check_due(self, index: int, stages: int) -> bool:
+        """Re-evaluate earlier tasks after stage ``index``? Always after the last stage."""
+        every = self.full_check_every
+        return index == stages - 1 or (every is not None and (index + 1) % every == 0)
+
+    def _learn(self, evaluation: TaskEvaluation) -> None:
+        """Make ``evaluation`` the task's reference, with a snapshot of its tensors when tensor checks may run."""
+        self.guard.learn(evaluation, self.module.task_state(evaluation.task) if self.snapshots else None)
 
     def _restore(self) -> int:
         """Load every finished stage from its artefact, re-verify it, and return how many were restored.
@@ -240,7 +290,7 @@ class StreamRun:
                     f"this stream has '{task.spec.name}' as stage {index + 1}"
                 )
             install_task(self.module, artefact)
-            self.guard.learn(artefact.learned)
+            self._learn(artefact.learned)
         evaluations = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in self.tasks[:restored]]
         verdict = self.guard.check(restored, "resume", evaluations, weights_hash(self.module.backbone))
         if not verdict.passed:

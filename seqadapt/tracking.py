@@ -57,7 +57,9 @@ class WandbTracker:
             "stage/guard_passed": int(stage["guard"]["passed"]),
             "stage/train_seconds": stage["train_seconds"],
             "stage/eval_seconds": stage["eval_seconds"],
+            "stage/guard_seconds": stage.get("guard_seconds", 0.0),
         }
+        record.update({f"stage/acc/{task}": accuracy for task, accuracy in stage.get("carried", {}).items()})
         record.update({f"stage/acc/{e['task']}": e["accuracy"] for e in stage["evaluations"]})
         self.run.log(record)
 

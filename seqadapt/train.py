@@ -116,6 +116,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         ),
         seed=cfg.seed,
         guard_mode=cfg.guard.mode,
+        full_check_every=cfg.guard.get("full_check_every", 1),
         reference_accuracy=_container(cfg.reference_accuracy) if cfg.reference_accuracy else None,
         tracker=tracker,
         backbone_name=backbone.name,

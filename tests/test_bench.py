@@ -29,10 +29,12 @@ def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tm
     assert training["step_seconds"]["adapter"] > 0 and training["step_seconds"]["finetune"] > 0
     assert training["trainable_params"]["adapter"] < training["trainable_params"]["finetune"]
     assert [row["tasks"] for row in results["guard"]["stages"]] == [1, 3]
-    assert all(0 < row["guard_share"] < 1 for row in results["guard"]["stages"])
+    assert all(0 < row["full_check_share"] < 1 for row in results["guard"]["stages"])
+    assert [row["tensor_check_kind"] for row in results["guard"]["stages"]] == ["full", "tensors"]
+    assert results["guard"]["same_matrix"]
     assert results["artefact"]["artefact_bytes"] > 0
     markdown = (tmp_path / "results.md").read_text()
-    assert len(results["verdicts"]) == 4 and markdown.count("| yes |") + markdown.count("| NO |") == 4
+    assert len(results["verdicts"]) == 5 and markdown.count("| yes |") + markdown.count("| NO |") == 5
 
 
 def test_memory_is_measured_in_a_fresh_process(tiny_bench):
@@ -58,7 +60,8 @@ def fabricated_peers(seqadapt_mean: float) -> dict:
 
 @pytest.mark.parametrize(("seqadapt_mean", "within"), [(0.89, True), (0.80, False)])
 def test_peer_comparison_states_its_targets(seqadapt_mean, within):
-    results = {"training": [], "inference": [], "guard": {"stages": [{"tasks": 20, "guard_share": 0.5}]},
+    results = {"training": [], "inference": [],
+               "guard": {"stages": [{"tasks": 20, "full_check_share": 0.5, "tensor_check_share": 0.01}]},
                "artefact": {"ratio": 0.01}, "peers": fabricated_peers(seqadapt_mean)}
     rows = {row["target"].split(" (")[0]: row for row in bench.verdicts(results)}
     assert rows["adapter step <= 1.0x AdapterHub double_seq_bn step"]["holds"]

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from seqadapt.evaluation import TaskEvaluation
 from seqadapt.guard import ForgettingError, ForgettingGuard
@@ -46,3 +47,46 @@ def test_report_mode_records_without_raising():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="strict"):
         ForgettingGuard("b" * 64, mode="lenient")
+
+
+def tensor_guard(backbone: dict) -> ForgettingGuard:
+    guard = ForgettingGuard("b" * 64, backbone=backbone)
+    guard.learn(ev("a"), {"adapter.weight": torch.ones(3, 2), "head.bias": torch.zeros(2)})
+    return guard
+
+
+def test_tensor_check_passes_while_nothing_is_written():
+    backbone = {"layer.weight": torch.randn(4, 4)}
+    guard = tensor_guard(backbone)
+    verdict = guard.check_tensors(2, "b", {"a": {"adapter.weight": torch.ones(3, 2), "head.bias": torch.zeros(2)}},
+                                  backbone)
+    assert verdict.passed and verdict.kind == "tensors" and verdict.checked == ["a"]
+
+
+def test_tensor_check_names_a_changed_task_tensor():
+    backbone = {"layer.weight": torch.randn(4, 4)}
+    guard = tensor_guard(backbone)
+    changed = torch.ones(3, 2)
+    changed[0, 0] = 1 + 1e-7  # one ulp away: the check is bit identity, not closeness
+    verdict = guard.check_tensors(2, "b", {"a": {"adapter.weight": changed, "head.bias": torch.zeros(2)}}, backbone)
+    assert verdict.violations == ["task 'a': 1 of its own tensor(s) changed, e.g. ['adapter.weight']"]
+
+
+@pytest.mark.parametrize("write", ["in_place", "optimizer", "replaced"])
+def test_tensor_check_sees_any_write_to_the_backbone(write):
+    weight = torch.nn.Parameter(torch.randn(4, 4), requires_grad=False)
+    guard = tensor_guard({"layer.weight": weight.detach()})  # as state_dict() hands it out
+    if write == "in_place":
+        with torch.no_grad():
+            weight.mul_(1.0)  # same values: the write itself is what the guard sees
+    elif write == "optimizer":
+        weight.requires_grad_(True)
+        weight.grad = torch.ones(4, 4)
+        torch.optim.SGD([weight], lr=0.1).step()
+    else:
+        weight = torch.nn.Parameter(weight.detach().clone())
+    verdict = guard.check_tensors(2, "b", {"a": {"adapter.weight": torch.ones(3, 2), "head.bias": torch.zeros(2)}},
+                                  {"layer.weight": weight.detach()})
+    assert verdict.violations == [
+        "backbone weights changed: 1 tensor(s) written in place or replaced, e.g. ['layer.weight']"
+    ]

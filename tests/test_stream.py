@@ -176,3 +176,25 @@ def test_resume_needs_per_task_artefacts(toy_task_dir, tokenizer, tmp_path):
     with pytest.raises(ArtefactError, match="strategy 'finetune' changes shared weights .* use strategy=adapter"):
         run.run()
     assert not (tmp_path / "run" / "artefacts").exists()
+
+
+def test_tensor_checks_between_full_checks_give_the_same_matrix(toy_task_dir, tokenizer, tmp_path):
+    every_stage = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run()
+    last_only = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "last", full_check_every=None).run()
+    assert last_only["accuracy_matrix"] == every_stage["accuracy_matrix"]
+    assert [s["guard"]["kind"] for s in last_only["stages"]] == ["full", "tensors", "full"]
+    assert last_only["stages"][1]["carried"] == {ORDER[0]: every_stage["accuracy_matrix"][0][0]}
+    assert [e["task"] for e in last_only["stages"][1]["evaluations"]] == [ORDER[1]]
+    assert last_only["stages"][2]["guard"]["checked"] == ORDER[:2]  # the last stage re-evaluates everything
+    assert all(s["guard"]["passed"] for s in last_only["stages"])
+
+
+def test_tensor_check_stops_a_stream_that_forgets(toy_task_dir, tokenizer, tmp_path):
+    run = stream(SharedAdapterModule, toy_task_dir, tokenizer, tmp_path / "run", full_check_every=None)
+    with pytest.raises(ForgettingError, match=r"stage 2 \(trained 'animals'\):\n  task 'colors': \d+ of its own tensor"):
+        run.run()
+
+
+def test_tensor_checks_are_refused_for_strategies_that_change_shared_weights(toy_task_dir, tokenizer, tmp_path):
+    with pytest.raises(ValueError, match="strategy 'finetune' changes shared weights.*full_check_every=1"):
+        stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", strategy="finetune", full_check_every=2)
