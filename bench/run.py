@@ -51,12 +51,13 @@ TARGETS = {
     "artefact_vs_backbone_bytes": 0.02,
 }
 SPEC = TaskSpec(name="bench", labels=("a", "b"), source={})
+SMALL_BOTTLENECK = 32  # where the adapters' own FLOPs fit the inference target on MiniLM
 
 
-def build_module(backbone: str, strategy: str) -> SeqAdaptModule:
+def build_module(backbone: str, strategy: str, bottleneck: int = BOTTLENECK) -> SeqAdaptModule:
     """A backbone with one task added and active, on the benchmark device, in training mode."""
     module = SeqAdaptModule(
-        load_backbone(BACKBONES[backbone]).model, AdapterConfig(bottleneck=BOTTLENECK), strategy=STRATEGIES[strategy]
+        load_backbone(BACKBONES[backbone]).model, AdapterConfig(bottleneck=bottleneck), strategy=STRATEGIES[strategy]
     )
     module.add_task(SPEC)
     module.set_active_task(SPEC.name)
@@ -78,24 +79,46 @@ def bench_training(backbone: str, seq_len: int, steps: int, warmup: int) -> dict
     }
 
 
+def adapter_flop_share(config: transformers.PretrainedConfig, seq_len: int, bottleneck: int) -> float:
+    """FLOPs of one task's Houlsby adapters as a fraction of the encoder's, per token and layer.
+
+    The encoder: four d×d attention projections, two d×ff feed-forward
+    projections, and attention scores and mixing over ``seq_len`` positions.
+    The adapters: two per layer, each a d×m and an m×d projection. This ratio
+    is the overhead no implementation of these adapters can go below.
+    """
+    d, ff = config.hidden_size, config.intermediate_size
+    encoder = 2 * (4 * d * d + 2 * d * ff) + 2 * 2 * seq_len * d
+    adapters = 2 * 2 * (2 * d * bottleneck)
+    return adapters / encoder
+
+
 def bench_inference(backbone: str, seq_len: int, steps: int, warmup: int) -> dict[str, Any]:
-    """Encoder forward of the bare backbone (never injected) vs the same weights with one task's adapters."""
+    """Encoder forward of the bare backbone (never injected) vs the same weights with one task's adapters.
+
+    Measured at the default m and at ``SMALL_BOTTLENECK``, next to the share of
+    FLOPs the adapters add, which is the floor of the overhead.
+    """
     batch = random_batch(seq_len)
     bare = load_backbone(BACKBONES[backbone]).model.to(DEVICE).eval()
-    module = build_module(backbone, "adapter").eval()
+    modules = {m: build_module(backbone, "adapter", bottleneck=m).eval() for m in (BOTTLENECK, SMALL_BOTTLENECK)}
 
     @torch.inference_mode()
     def bare_forward() -> None:
         bare(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
 
-    @torch.inference_mode()
-    def adapter_forward() -> None:
-        module.encode(batch["input_ids"], batch["attention_mask"])
+    def adapter_forward(module: SeqAdaptModule):
+        @torch.inference_mode()
+        def forward() -> None:
+            module.encode(batch["input_ids"], batch["attention_mask"])
+        return forward
 
-    medians = interleaved_medians({"backbone": bare_forward, "with_adapter": adapter_forward}, steps, warmup)
+    fns = {"backbone": bare_forward, **{f"m={m}": adapter_forward(module) for m, module in modules.items()}}
+    medians = interleaved_medians(fns, steps, warmup)
     return {
         "backbone": backbone, "seq_len": seq_len, "forward_seconds": medians,
-        "overhead": medians["with_adapter"] / medians["backbone"] - 1,
+        "overhead": {str(m): medians[f"m={m}"] / medians["backbone"] - 1 for m in modules},  # str: JSON keys
+        "flop_share": {str(m): adapter_flop_share(bare.config, seq_len, m) for m in modules},
     }
 
 
@@ -197,15 +220,18 @@ def bench_guard(task_counts: tuple[int, ...], n_train: int, n_test: int, workdir
     }
 
 
-def bench_artefact(workdir: Path) -> dict[str, Any]:
-    module = build_module("minilm", "adapter")
-    sha = weights_hash(module.backbone)
-    learned = TaskEvaluation(task=SPEC.name, accuracy=0.0, examples=0, logits_sha256="")
-    directory = save_task_artefact(module, learned, workdir, stage=1, backbone_name="minilm", backbone_sha256=sha,
-                                   settings={})
-    artefact = (directory / "adapter.safetensors").stat().st_size
+def bench_artefact(workdir: Path, bottlenecks: tuple[int, ...] = (BOTTLENECK, 48, SMALL_BOTTLENECK)) -> dict[str, Any]:
+    """Bytes of one task's saved adapters + head vs the backbone's weights, at the default m and smaller ones."""
+    sizes = {}
+    for m in bottlenecks:
+        module = build_module("minilm", "adapter", bottleneck=m)
+        learned = TaskEvaluation(task=SPEC.name, accuracy=0.0, examples=0, logits_sha256="")
+        directory = save_task_artefact(module, learned, workdir / f"m{m}", stage=1, backbone_name="minilm",
+                                       backbone_sha256=weights_hash(module.backbone), settings={})
+        sizes[m] = (directory / "adapter.safetensors").stat().st_size
     backbone = sum(len(tensor_bytes(t)) for t in shared_state(module.backbone).values())
-    return {"artefact_bytes": artefact, "backbone_bytes": backbone, "ratio": artefact / backbone}
+    return {"artefact_bytes": sizes[BOTTLENECK], "backbone_bytes": backbone, "ratio": sizes[BOTTLENECK] / backbone,
+            "by_bottleneck": {str(m): {"artefact_bytes": size, "ratio": size / backbone} for m, size in sizes.items()}}
 
 
 def peers_python(venv: Path = PEERS_VENV) -> Path:
@@ -287,9 +313,9 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                                f"(mean difference within 2 standard errors, {len(acc['seeds'])} seeds)",
                      "measured": gap, "holds": within_noise(acc, "seqadapt", "adapterhub")})
     rows += [{"target": f"adapter inference overhead <= {TARGETS['inference_overhead']:.0%} "
-                        f"({r['backbone']}, len {r['seq_len']})",
-              "measured": r["overhead"], "holds": r["overhead"] <= TARGETS["inference_overhead"]}
-             for r in results["inference"]]
+                        f"({r['backbone']}, len {r['seq_len']}, m={m})",
+              "measured": overhead, "holds": overhead <= TARGETS["inference_overhead"]}
+             for r in results["inference"] for m, overhead in r["overhead"].items()]
     last = results["guard"]["stages"][-1]
     for check, how in (("full_check", "re-evaluating every earlier task (default)"),
                        ("tensor_check", "tensor check, guard.full_check_every>1")):
@@ -315,11 +341,15 @@ def to_markdown(results: dict[str, Any]) -> str:
                      f"{r['adapter_vs_finetune']:.2f}x | {sps['adapter']:.1f} | {sps['finetune']:.1f} |")
     if results.get("peers"):
         lines += peers_markdown(results["peers"])
-    lines += ["", "| backbone | seq len | bare forward (s) | with adapter (s) | overhead |", "|---|---|---|---|---|"]
+    lines += ["", "Inference: encoder forward, bare vs with one task's adapters; the FLOP share is the adapters' "
+              "own arithmetic, the floor of any overhead.", "",
+              "| backbone | seq len | bare forward (s) | m | with adapters (s) | overhead | adapter FLOP share |",
+              "|---|---|---|---|---|---|---|"]
     for r in results["inference"]:
         f = r["forward_seconds"]
-        lines.append(f"| {r['backbone']} | {r['seq_len']} | {f['backbone']:.4f} | {f['with_adapter']:.4f} | "
-                     f"{r['overhead']:+.1%} |")
+        for m, overhead in r["overhead"].items():
+            lines.append(f"| {r['backbone']} | {r['seq_len']} | {f['backbone']:.4f} | {m} | {f[f'm={m}']:.4f} | "
+                         f"{overhead:+.1%} | {r['flop_share'][m]:.1%} |")
     lines += ["", "| backbone | seq len | RSS after loading (MB) | adapter peak RSS (MB) | full FT peak RSS (MB) | ratio |",
               "|---|---|---|---|---|---|"]
     for r in results["memory"]:
@@ -345,8 +375,9 @@ def to_markdown(results: dict[str, Any]) -> str:
               f"{g['tensor_stream_guard_share']:.1%} of the time. Accuracy matrices of both streams identical: "
               f"{'yes' if g['same_matrix'] else 'NO'}."]
     a = results["artefact"]
-    lines += ["", f"Per-task artefact: {a['artefact_bytes']:,} bytes vs backbone {a['backbone_bytes']:,} bytes "
-              f"({a['ratio']:.2%}).", "", "| target | measured | holds |", "|---|---|---|"]
+    sizes = ", ".join(f"m={m}: {v['artefact_bytes']:,} bytes ({v['ratio']:.2%})" for m, v in a["by_bottleneck"].items())
+    lines += ["", f"Per-task artefact (adapters + head, fp32 safetensors) vs the MiniLM backbone's "
+              f"{a['backbone_bytes']:,} bytes: {sizes}.", "", "| target | measured | holds |", "|---|---|---|"]
     lines += [f"| {v['target']} | {v['measured']:.3f} | {'yes' if v['holds'] else 'NO'} |" for v in results["verdicts"]]
     return "\n".join(lines) + "\n"
 

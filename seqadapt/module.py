@@ -70,6 +70,7 @@ class SeqAdaptModule(pl.LightningModule):
         self.head_dropout = head_dropout
         self.optim = optim
         self._active: list[str] = []
+        self._task_keys: dict[str, list[str]] = {}  # a task's tensor names never change once it is added
         self.strict_loading = False  # checkpoints hold no frozen backbone weights (see on_save_checkpoint)
         self._backbone_params = sum(p.numel() for p in backbone.parameters())
 
@@ -158,9 +159,16 @@ class SeqAdaptModule(pl.LightningModule):
         return self.tasks_state([name])[name]
 
     def tasks_state(self, names: list[str]) -> dict[str, dict[str, torch.Tensor]]:
-        """:meth:`task_state` of several tasks, naming the module's parameters once rather than per task."""
-        keys = {id(p): key for key, p in self.named_parameters()}
-        return {name: {keys[id(p)]: p.detach() for p in self.task_parameters(name)} for name in names}
+        """:meth:`task_state` of several tasks; each task's tensor names are looked up once and remembered."""
+        unnamed = [name for name in names if name not in self._task_keys]
+        if unnamed:
+            keys = {id(p): key for key, p in self.named_parameters()}
+            for name in unnamed:
+                self._task_keys[name] = [keys[id(p)] for p in self.task_parameters(name)]
+        return {
+            name: dict(zip(self._task_keys[name], (p.detach() for p in self.task_parameters(name)), strict=True))
+            for name in names
+        }
 
     def load_task_state(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
         """Copy saved tensors into task ``name``; names and shapes must match exactly."""

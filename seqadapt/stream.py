@@ -23,7 +23,7 @@ from seqadapt.artefacts import (
     save_task_artefact,
     task_artefact_dir,
 )
-from seqadapt.adapters import shared_state
+from seqadapt.adapters import shared_tensor_reader
 from seqadapt.backbone import weights_hash
 from seqadapt.data.loaders import make_loader
 from seqadapt.data.splits import TaskSplits
@@ -113,8 +113,9 @@ class StreamRun:
                 )
         self.full_check_every = full_check_every
         self.snapshots = full_check_every != 1  # tensor checks need each task's tensors as learned
+        self.backbone_tensors = shared_tensor_reader(module.backbone)
         self.guard = ForgettingGuard(
-            weights_hash(module.backbone), guard_mode, backbone=shared_state(module.backbone) if self.snapshots else None
+            weights_hash(module.backbone), guard_mode, backbone=self.backbone_tensors() if self.snapshots else None
         )
         names = [t.spec.name for t in tasks]
         missing = sorted(set(names) - set(reference_accuracy or {}))
@@ -195,7 +196,7 @@ class StreamRun:
         else:
             names = [t.spec.name for t in earlier]
             verdict = self.guard.check_tensors(
-                index + 1, name, self.module.tasks_state(names), shared_state(self.module.backbone)
+                index + 1, name, self.module.tasks_state(names), self.backbone_tensors()
             )
             carried = {n: self.guard.references[n].accuracy for n in names}
             evaluations = learned

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import transformers
 
 from bench import common
 from bench import run as bench
@@ -32,9 +33,12 @@ def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tm
     assert all(0 < row["full_check_share"] < 1 for row in results["guard"]["stages"])
     assert [row["tensor_check_kind"] for row in results["guard"]["stages"]] == ["full", "tensors"]
     assert results["guard"]["same_matrix"]
-    assert results["artefact"]["artefact_bytes"] > 0
+    sizes = [v["artefact_bytes"] for v in results["artefact"]["by_bottleneck"].values()]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] > 0  # m = 64, 48, 32
+    (inference,) = results["inference"]
+    assert set(inference["overhead"]) == {"64", "32"} and inference["flop_share"]["32"] < inference["flop_share"]["64"]
     markdown = (tmp_path / "results.md").read_text()
-    assert len(results["verdicts"]) == 5 and markdown.count("| yes |") + markdown.count("| NO |") == 5
+    assert len(results["verdicts"]) == 6 and markdown.count("| yes |") + markdown.count("| NO |") == 6
 
 
 def test_memory_is_measured_in_a_fresh_process(tiny_bench):
@@ -68,3 +72,9 @@ def test_peer_comparison_states_its_targets(seqadapt_mean, within):
     assert rows["accuracy after 60 equal steps within noise of AdapterHub"]["holds"] is within
     markdown = "\n".join(bench.peers_markdown(results["peers"]))
     assert "| minilm | 64 | 0.500 | 0.600 | 0.500 | 0.650 | 0.900 | 0.83x | 0.77x |" in markdown
+
+
+def test_adapter_flop_share_matches_a_hand_count():
+    config = transformers.BertConfig(hidden_size=384, intermediate_size=1536)
+    # per token and layer: 2*(4*384^2 + 2*384*1536) + 4*64*384 = 3,637,248 FLOPs; adapters 8*384*64 = 196,608
+    assert bench.adapter_flop_share(config, 64, 64) == pytest.approx(196_608 / 3_637_248)

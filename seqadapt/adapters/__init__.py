@@ -1,7 +1,7 @@
 """Bottleneck adapters: config, layers, and the injector that places them in a backbone."""
 
 from seqadapt.adapters.config import AdapterConfig
-from seqadapt.adapters.injector import LAYOUTS, TaskAdapters, UnsupportedArchitectureError, shared_state
+from seqadapt.adapters.injector import LAYOUTS, TaskAdapters, UnsupportedArchitectureError, shared_state, shared_tensor_reader
 from seqadapt.adapters.layer import BottleneckAdapter
 
 __all__ = [
@@ -11,4 +11,5 @@ __all__ = [
     "TaskAdapters",
     "UnsupportedArchitectureError",
     "shared_state",
+    "shared_tensor_reader",
 ]

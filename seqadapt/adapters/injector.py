@@ -9,7 +9,7 @@ modules inside the wrappers and never touches another task's tensors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -136,6 +136,15 @@ class TaskAdapters:
         return len(self.slots) * BottleneckAdapter.num_parameters(self.hidden_size, self.bottleneck)
 
 
+def _task_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Name prefixes of every per-task module (adapters, LayerNorm copies) inside ``model``."""
+    return tuple(
+        f"{name}.{'adapters' if isinstance(module, AdapterSlot) else 'norms'}."
+        for name, module in model.named_modules()
+        if isinstance(module, (AdapterSlot, TaskLayerNorm))
+    )
+
+
 def shared_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The backbone's own tensors, keyed as in the unwrapped model's ``state_dict``.
 
@@ -143,13 +152,27 @@ def shared_state(model: nn.Module) -> dict[str, torch.Tensor]:
     hop the wrappers add is removed, so the result (and a hash of it) is the
     same before and after injection, and for a fresh load of the same weights.
     """
-    task_prefixes = tuple(
-        f"{name}.{'adapters' if isinstance(module, AdapterSlot) else 'norms'}."
-        for name, module in model.named_modules()
-        if isinstance(module, (AdapterSlot, TaskLayerNorm))
-    )
+    task_prefixes = _task_prefixes(model)
     return {
         key.replace(".base_layer.", "."): value
         for key, value in model.state_dict().items()
         if not key.startswith(task_prefixes)
     }
+
+
+def shared_tensor_reader(model: nn.Module) -> Callable[[], dict[str, torch.Tensor]]:
+    """A function that reads the backbone's own parameters and buffers afresh from their modules.
+
+    The model is walked once, here; each later read is one attribute lookup
+    per tensor, whatever the number of tasks, so the guard can afford it after
+    every stage. Reading afresh means a replaced tensor is seen as replaced.
+    """
+    task_prefixes = _task_prefixes(model)
+    owners = [
+        (f"{name}.{attr}".lstrip(".").replace(".base_layer.", "."), module, attr)
+        for name, module in model.named_modules()
+        if not f"{name}.".startswith(task_prefixes)
+        for attr, tensor in [*module._parameters.items(), *module._buffers.items()]
+        if tensor is not None
+    ]
+    return lambda: {key: getattr(module, attr) for key, module, attr in owners}

@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
-from seqadapt.adapters import AdapterConfig, TaskAdapters, UnsupportedArchitectureError, shared_state
+from seqadapt.adapters import AdapterConfig, TaskAdapters, UnsupportedArchitectureError, shared_state, shared_tensor_reader
 from seqadapt.backbone import weights_hash
 from tests.conftest import tiny_model
 
@@ -69,3 +69,17 @@ def test_per_task_layer_norms_are_separate_copies():
     assert torch.equal(norm.norms["a"].weight, norm.base_layer.weight)
     assert not norm.base_layer.weight.requires_grad
     assert norm.norms["a"].weight.requires_grad
+
+
+def test_shared_tensor_reader_reads_the_backbone_afresh_without_task_tensors():
+    model = tiny_model()
+    adapters = TaskAdapters(model, AdapterConfig(bottleneck=4, train_layer_norm=True))
+    read = shared_tensor_reader(model)
+    adapters.add_task("a")  # added after the reader was made: still not read
+    tensors = read()
+    assert set(shared_tensor_reader(model)()) == set(tensors)  # made after: task modules are skipped by name
+    assert set(shared_state(model)) <= set(tensors)  # plus the non-persistent buffers state_dict leaves out
+    assert not any(".adapters." in key or ".norms." in key for key in tensors)
+    dense = model.encoder.layer[0].output.dense.base_layer
+    dense.weight = torch.nn.Parameter(dense.weight.detach().clone())
+    assert read()["encoder.layer.0.output.dense.weight"] is dense.weight
