@@ -52,6 +52,7 @@ TARGETS = {
 }
 SPEC = TaskSpec(name="bench", labels=("a", "b"), source={})
 SMALL_BOTTLENECK = 32  # where the adapters' own FLOPs fit the inference target on MiniLM
+MIXED_TASKS = 4
 
 
 def build_module(backbone: str, strategy: str, bottleneck: int = BOTTLENECK) -> SeqAdaptModule:
@@ -119,6 +120,41 @@ def bench_inference(backbone: str, seq_len: int, steps: int, warmup: int) -> dic
         "backbone": backbone, "seq_len": seq_len, "forward_seconds": medians,
         "overhead": {str(m): medians[f"m={m}"] / medians["backbone"] - 1 for m in modules},  # str: JSON keys
         "flop_share": {str(m): adapter_flop_share(bare.config, seq_len, m) for m in modules},
+    }
+
+
+def bench_mixed(backbone: str, seq_len: int, steps: int, warmup: int) -> dict[str, Any]:
+    """A batch whose rows belong to ``MIXED_TASKS`` tasks: one routed pass vs one pass per task over its rows."""
+    batch = random_batch(seq_len)
+    module = build_module(backbone, "adapter")
+    names = [SPEC.name] + [f"task{i}" for i in range(1, MIXED_TASKS)]
+    for name in names[1:]:
+        module.add_task(TaskSpec(name=name, labels=("a", "b"), source={}))
+    module.eval()  # after adding: new heads start in training mode, with dropout
+    tasks = [names[i % MIXED_TASKS] for i in range(BATCH)]
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+
+    @torch.inference_mode()
+    def mixed() -> list[torch.Tensor]:
+        return module.mixed_logits(ids, mask, tasks)
+
+    @torch.inference_mode()
+    def per_task_loop() -> list[torch.Tensor]:
+        logits: list[torch.Tensor] = [torch.empty(0)] * BATCH
+        for name in names:
+            rows = [i for i, task in enumerate(tasks) if task == name]
+            with module.routed_to(name):
+                for i, row in zip(rows, module(ids[rows], mask[rows])):
+                    logits[i] = row
+        return logits
+
+    medians = interleaved_medians({"mixed": mixed, "per_task_loop": per_task_loop}, steps, warmup)
+    together, apart = mixed(), per_task_loop()
+    return {
+        "backbone": backbone, "seq_len": seq_len, "tasks": MIXED_TASKS, "seconds": medians,
+        "speedup": medians["per_task_loop"] / medians["mixed"],
+        "max_abs_diff": max(float((a - b).abs().max()) for a, b in zip(together, apart)),
+        "argmax_equal": all(int(a.argmax()) == int(b.argmax()) for a, b in zip(together, apart)),
     }
 
 
@@ -350,6 +386,14 @@ def to_markdown(results: dict[str, Any]) -> str:
         for m, overhead in r["overhead"].items():
             lines.append(f"| {r['backbone']} | {r['seq_len']} | {f['backbone']:.4f} | {m} | {f[f'm={m}']:.4f} | "
                          f"{overhead:+.1%} | {r['flop_share'][m]:.1%} |")
+    lines += ["", f"A batch of {BATCH} rows mixing {MIXED_TASKS} tasks: one pass with per-row routing in every layer vs "
+              "one pass per task over its rows (same logits: largest difference and argmax agreement shown).", "",
+              "| backbone | seq len | mixed batch (s) | per-task loop (s) | speed-up | max abs diff | same argmax |",
+              "|---|---|---|---|---|---|---|"]
+    for r in results["mixed"]:
+        s = r["seconds"]
+        lines.append(f"| {r['backbone']} | {r['seq_len']} | {s['mixed']:.4f} | {s['per_task_loop']:.4f} | "
+                     f"{r['speedup']:.2f}x | {r['max_abs_diff']:.1e} | {'yes' if r['argmax_equal'] else 'NO'} |")
     lines += ["", "| backbone | seq len | RSS after loading (MB) | adapter peak RSS (MB) | full FT peak RSS (MB) | ratio |",
               "|---|---|---|---|---|---|"]
     for r in results["memory"]:
@@ -430,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     results: dict[str, Any] = {"machine": machine(), "steps": args.steps, "warmup": args.warmup}
     grid = [(b, n) for b in args.backbones for n in SEQ_LENS]
-    for section, bench in (("training", bench_training), ("inference", bench_inference)):
+    for section, bench in (("training", bench_training), ("inference", bench_inference), ("mixed", bench_mixed)):
         results[section] = []
         for b, n in grid:
             progress(f"{section}: {b}, seq len {n}")

@@ -238,6 +238,45 @@ class SeqAdaptModule(pl.LightningModule):
             raise RuntimeError("no single active task: call set_active_task(name) before the forward pass")
         return self.heads[task](self.encode(input_ids, attention_mask, token_type_ids), attention_mask)
 
+    def mixed_logits(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        tasks: list[str],
+        token_type_ids: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """Logits of a batch whose rows belong to different tasks, in one pass over the shared backbone.
+
+        Row i runs through the adapters of ``tasks[i]`` in every layer and then
+        its head; tasks differ in label count, so the result is one tensor per
+        row. A single-task batch takes the ordinary routed forward pass.
+        """
+        if len(tasks) != len(input_ids):
+            raise ValueError(f"{len(tasks)} task names for a batch of {len(input_ids)} rows; give one per row")
+        unknown = sorted(set(tasks) - set(self.specs))
+        if unknown:
+            raise KeyError(f"unknown task(s) {unknown}; this model has tasks {self.tasks}")
+        if len(set(tasks)) == 1:
+            with self.routed_to(tasks[0]):
+                return list(self(input_ids, attention_mask, token_type_ids))
+        rows = {task: [i for i, t in enumerate(tasks) if t == task] for task in dict.fromkeys(tasks)}
+        router = self.adapters.router if self.adapters is not None else None
+        if router is not None:
+            by_adapter: dict[str, list[int]] = {}
+            for task, index in rows.items():
+                by_adapter.setdefault(self.adapter_of(task), []).extend(index)
+            router.rows = {name: torch.tensor(index, device=input_ids.device) for name, index in by_adapter.items()}
+        try:
+            hidden = self.encode(input_ids, attention_mask, token_type_ids)
+        finally:
+            if router is not None:
+                router.rows = None
+        logits: list[torch.Tensor] = [hidden.new_empty(0)] * len(tasks)
+        for task, index in rows.items():
+            for i, row in zip(index, self.heads[task](hidden[index], attention_mask[index])):
+                logits[i] = row
+        return logits
+
     def _step(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
         if "task_index" in batch:
             return self._joint_step(batch, split)

@@ -31,7 +31,6 @@ from seqadapt.artefacts import (
 from seqadapt.backbone import BackboneConfig, load_backbone, weights_hash
 from seqadapt.data.loaders import make_loader
 from seqadapt.data.splits import Examples
-from seqadapt.evaluation import task_logits
 from seqadapt.module import SeqAdaptModule
 
 
@@ -55,22 +54,38 @@ class LoadedStream:
     def tasks(self) -> list[str]:
         return self.module.tasks
 
-    def predict(self, texts: list[str], task: str) -> list[Prediction]:
-        """Label names and class probabilities for ``texts`` under ``task``'s adapters and head."""
-        if task not in self.module.specs:
-            raise KeyError(f"unknown task '{task}'; this run has artefacts for {self.tasks}")
+    def predict(self, texts: list[str], task: str | list[str]) -> list[Prediction]:
+        """Label names and class probabilities for ``texts``, under one task or one task per text.
+
+        With one task per text, a batch may mix tasks: each text runs through
+        its own task's adapters in one pass over the shared backbone.
+        """
+        tasks = [task] * len(texts) if isinstance(task, str) else list(task)
+        if len(tasks) != len(texts):
+            raise ValueError(f"{len(tasks)} task names for {len(texts)} texts; give one task or one per text")
+        unknown = sorted(set(tasks) - set(self.module.specs))
+        if unknown:
+            raise KeyError(f"unknown task(s) {unknown}; this run has artefacts for {self.tasks}")
         unlabelled = Examples(texts=list(texts), labels=[-1] * len(texts))
         loader = make_loader(
             unlabelled, self.tokenizer,
             max_length=self.settings["max_length"], batch_size=self.settings["eval_batch_size"],
         )
-        logits, _ = task_logits(self.module, task, loader)
-        labels = self.module.specs[task].labels
-        probabilities = torch.softmax(logits, dim=-1)
-        return [
-            Prediction(text, task, labels[int(row.argmax())], {label: float(p) for label, p in zip(labels, row)})
-            for text, row in zip(texts, probabilities)
-        ]
+        logits: list[torch.Tensor] = []
+        with torch.inference_mode():
+            for batch in loader:
+                batch = {key: value.to(self.module.device) for key, value in batch.items()}
+                logits += self.module.mixed_logits(
+                    batch["input_ids"], batch["attention_mask"], tasks[len(logits):len(logits) + len(batch["input_ids"])],
+                    batch.get("token_type_ids"),
+                )
+        predictions = []
+        for text, name, row in zip(texts, tasks, logits):
+            labels = self.module.specs[name].labels
+            probabilities = torch.softmax(row.float(), dim=-1)
+            predictions.append(Prediction(text, name, labels[int(probabilities.argmax())],
+                                          {label: float(p) for label, p in zip(labels, probabilities)}))
+        return predictions
 
 
 def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
@@ -101,20 +116,39 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     return LoadedStream(module, backbone.tokenizer, settings)
 
 
+def read_requests(texts: list[str], task: str | None) -> tuple[list[str], list[str]]:
+    """Texts and their tasks: plain texts under ``task``, or, without it, JSON lines {"text": ..., "task": ...}."""
+    if task is not None:
+        return texts, [task] * len(texts)
+    requests = []
+    for number, line in enumerate(texts, start=1):
+        try:
+            request = json.loads(line)
+            requests.append((request["text"], request["task"]))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ValueError(
+                f'input line {number} is not a JSON object with "text" and "task": {line[:80]!r}. '
+                "Give --task TASK to classify plain texts with one task"
+            ) from None
+    return [text for text, _ in requests], [name for _, name in requests]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="seqadapt-predict",
-        description="Classify texts with one task of a finished run; prints one JSON line per text.",
+        description="Classify texts with the tasks of a finished run; prints one JSON line per text.",
     )
     parser.add_argument("run_dir", type=Path, help="a run directory (holds run_config.yaml and artefacts/)")
-    parser.add_argument("--task", required=True, help="the task whose adapters and head classify the texts")
+    parser.add_argument("--task", help="the task whose adapters and head classify the texts; without it, each "
+                                       'input is a JSON line {"text": ..., "task": ...} and batches mix tasks')
     parser.add_argument("texts", nargs="*", help="texts to classify; none: read one per line from standard input")
     args = parser.parse_intermixed_args(argv)
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    lines = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     try:
-        stream = load_stream(args.run_dir, [args.task])
-        predictions = stream.predict(texts, args.task)
-    except (ArtefactError, KeyError) as err:
+        texts, tasks = read_requests(lines, args.task)
+        stream = load_stream(args.run_dir, sorted(set(tasks)))
+        predictions = stream.predict(texts, tasks)
+    except (ArtefactError, KeyError, ValueError) as err:
         parser.exit(2, f"seqadapt-predict: error: {err.args[0]}\n")
     for prediction in predictions:
         print(json.dumps(asdict(prediction)))

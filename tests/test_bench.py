@@ -35,10 +35,13 @@ def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tm
     assert results["guard"]["same_matrix"]
     sizes = [v["artefact_bytes"] for v in results["artefact"]["by_bottleneck"].values()]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] > 0  # m = 64, 48, 32
+    (mixed,) = results["mixed"]
+    assert mixed["argmax_equal"] and mixed["max_abs_diff"] < 1e-4 and mixed["seconds"]["mixed"] > 0
     (inference,) = results["inference"]
     assert set(inference["overhead"]) == {"64", "32"} and inference["flop_share"]["32"] < inference["flop_share"]["64"]
     markdown = (tmp_path / "results.md").read_text()
-    assert len(results["verdicts"]) == 6 and markdown.count("| yes |") + markdown.count("| NO |") == 6
+    targets = markdown.split("| target | measured | holds |")[1]
+    assert len(results["verdicts"]) == 6 and targets.count("| yes |") + targets.count("| NO |") == 6
 
 
 def test_memory_is_measured_in_a_fresh_process(tiny_bench):

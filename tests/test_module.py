@@ -115,3 +115,43 @@ def test_lightning_checkpoints_hold_task_tensors_but_no_frozen_backbone_weight(t
     fresh.load_state_dict(saved, strict=False)
     for key, value in module.task_state("a").items():
         assert torch.equal(fresh.task_state("a")[key], value)
+
+
+@pytest.mark.parametrize("train_layer_norm", [False, True])
+def test_a_mixed_task_batch_equals_single_task_batches(train_layer_norm):
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8, init_scale=0.5, train_layer_norm=train_layer_norm))
+    for name, n in (("a", 3), ("b", 2), ("c", 4)):
+        module.add_task(spec(name, n))
+    with torch.no_grad():  # biases and LayerNorm copies away from their init, so every task computes differently
+        for task in "abc":
+            for param in module.adapters.task_parameters(task):
+                if param.dim() == 1:
+                    param.add_(torch.randn_like(param) * 0.1)
+    module.eval()
+    torch.manual_seed(1)
+    ids = torch.randint(5, 1000, (7, 12))
+    mask = torch.ones_like(ids)
+    mask[[1, 4], 8:] = 0  # padded rows: the mixed batch pads them alongside longer ones
+    tasks = ["a", "b", "c", "b", "a", "c", "c"]
+    with torch.inference_mode():
+        mixed = module.mixed_logits(ids, mask, tasks)
+        for task in "abc":
+            rows = [i for i, t in enumerate(tasks) if t == task]
+            with module.routed_to(task):
+                alone = module(ids[rows], mask[rows])  # a batch of this task's rows only
+            for row, expected in zip(rows, alone):
+                assert mixed[row].shape == (module.specs[task].num_labels,)
+                assert torch.allclose(mixed[row], expected, atol=1e-5)
+                assert mixed[row].argmax() == expected.argmax()
+        bare = module.mixed_logits(ids, mask, ["a"] * 7)  # one task: the ordinary routed pass, bit for bit
+        with module.routed_to("a"):
+            assert torch.equal(torch.stack(bare), module(ids, mask))
+    assert module.adapters.router.rows is None  # routing is put back after the pass
+
+
+def test_mixed_batch_with_a_wrong_task_list_is_refused():
+    module = make_module()
+    with pytest.raises(ValueError, match="2 task names for a batch of 4 rows"):
+        module.mixed_logits(**batch(), tasks=["a", "b"])
+    with pytest.raises(KeyError, match=r"unknown task\(s\) \['z'\]"):
+        module.mixed_logits(**batch(), tasks=["a", "b", "z", "a"])

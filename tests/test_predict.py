@@ -61,3 +61,25 @@ def test_unknown_task_is_named_with_the_available_ones(run_dir, capsys):
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
     with pytest.raises(ArtefactError, match="not a seqadapt run directory: it has no run_config.yaml"):
         load_stream(tmp_path)
+
+
+def test_mixed_task_requests_match_one_task_at_a_time(run_dir, capsys):
+    directory, _, _ = run_dir
+    stream = load_stream(directory)
+    texts = ["a red apple", "a small puppy on the road", "the blue sky", "the kitten in a house"]
+    tasks = ["colors", "animals", "colors", "animals"]
+    mixed = stream.predict(texts, tasks)
+    for text, task, prediction in zip(texts, tasks, mixed):
+        (alone,) = stream.predict([text], task)
+        assert prediction.task == task and prediction.label == alone.label
+        assert all(math.isclose(prediction.probabilities[k], v, abs_tol=1e-5) for k, v in alone.probabilities.items())
+    main([str(directory), *(json.dumps({"text": x, "task": t}) for x, t in zip(texts, tasks))])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["task"], line["label"]) for line in lines] == [(p.task, p.label) for p in mixed]
+
+
+def test_without_task_a_plain_line_is_refused_with_the_fix(run_dir, capsys):
+    directory, _, _ = run_dir
+    with pytest.raises(SystemExit):
+        main([str(directory), "sunny day"])
+    assert "input line 1 is not a JSON object with \"text\" and \"task\"" in capsys.readouterr().err

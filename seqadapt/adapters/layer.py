@@ -24,12 +24,27 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 class TaskRouter:
     """Names the task whose adapters run; ``None`` runs the bare backbone.
 
-    A plain object, not a module: it carries no weights and must not appear in
-    state dicts. All wrappers of one model share the same instance.
+    For a batch that mixes tasks, ``rows`` maps each adapter name to the batch
+    rows that run through it, and takes precedence over ``active``. A plain
+    object, not a module: it carries no weights and must not appear in state
+    dicts. All wrappers of one model share the same instance.
     """
 
     def __init__(self) -> None:
         self.active: str | None = None
+        self.rows: dict[str, torch.Tensor] | None = None
+
+
+def route_rows(
+    hidden: torch.Tensor, rows: dict[str, torch.Tensor], modules: nn.ModuleDict, default: nn.Module | None
+) -> torch.Tensor:
+    """Each group of batch rows through its own module (``default``, or unchanged, where it has none)."""
+    out = hidden.clone()
+    for name, index in rows.items():
+        module = modules[name] if name in modules else default
+        if module is not None:
+            out[index] = module(hidden[index])
+    return out
 
 
 class BottleneckAdapter(nn.Module):
@@ -81,6 +96,8 @@ class AdapterSlot(nn.Module):
 
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
         hidden = self.base_layer(*args, **kwargs)
+        if self._router.rows is not None:
+            return route_rows(hidden, self._router.rows, self.adapters, default=None)
         task = self._router.active
         if task is None or task not in self.adapters:
             return hidden
@@ -102,6 +119,8 @@ class TaskLayerNorm(nn.Module):
         self.norms[task] = norm
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self._router.rows is not None:
+            return route_rows(hidden, self._router.rows, self.norms, default=self.base_layer)
         task = self._router.active
         norm = self.norms[task] if task is not None and task in self.norms else self.base_layer
         return norm(hidden)
