@@ -7,7 +7,7 @@ from seqadapt.adapters import AdapterConfig
 from seqadapt.backbone import weights_hash
 from seqadapt.data import TaskSpec
 from seqadapt.module import SeqAdaptModule
-from seqadapt.strategies import SHARED_ADAPTER, STRATEGIES, get_strategy
+from seqadapt.strategies import SHARED_ADAPTER, get_strategy
 from tests.conftest import tiny_model
 from tests.test_stream import stream
 
