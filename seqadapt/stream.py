@@ -28,7 +28,7 @@ from seqadapt.backbone import weights_hash
 from seqadapt.data.loaders import make_loader
 from seqadapt.data.splits import TaskSplits
 from seqadapt.evaluation import TaskEvaluation, evaluate_task
-from seqadapt.guard import ForgettingGuard, GuardMode
+from seqadapt.guard import ForgettingGuard, GuardMode, GuardVerdict
 from seqadapt.module import SeqAdaptModule
 from seqadapt.plots import write_run_plots
 from seqadapt.tracking import WandbTracker
@@ -189,17 +189,7 @@ class StreamRun:
 
         guard_started = time.perf_counter()
         earlier = self.tasks[:index] if single else []
-        carried: dict[str, float] = {}
-        if self._full_check_due(index, stages) or not earlier:
-            evaluations = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in earlier] + learned
-            verdict = self.guard.check(index + 1, name, evaluations, weights_hash(self.module.backbone))
-        else:
-            names = [t.spec.name for t in earlier]
-            verdict = self.guard.check_tensors(
-                index + 1, name, self.module.tasks_state(names), self.backbone_tensors()
-            )
-            carried = {n: self.guard.references[n].accuracy for n in names}
-            evaluations = learned
+        verdict, evaluations, carried = self._check_earlier(index, name, earlier, learned, stages)
         guard_seconds = time.perf_counter() - guard_started
         for evaluation in learned:  # after the check: this stage's tasks are references now
             self._learn(evaluation)
@@ -242,6 +232,18 @@ class StreamRun:
                     self.module, evaluation, self.output_dir, stage=index + 1, backbone_name=self.backbone_name,
                     backbone_sha256=self.guard.backbone_sha256, settings=asdict(self.loaders),
                 )
+
+    def _check_earlier(
+        self, index: int, name: str, earlier: list[TaskSplits], learned: list[TaskEvaluation], stages: int
+    ) -> tuple[GuardVerdict, list[TaskEvaluation], dict[str, float]]:
+        """The guard's verdict on the ``earlier`` tasks after stage ``index``, the evaluations it made, and
+        the accuracies it carried over instead (tensor check)."""
+        if self._full_check_due(index, stages) or not earlier:
+            evaluations = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in earlier] + learned
+            return self.guard.check(index + 1, name, evaluations, weights_hash(self.module.backbone)), evaluations, {}
+        names = [t.spec.name for t in earlier]
+        verdict = self.guard.check_tensors(index + 1, name, self.module.tasks_state(names), self.backbone_tensors())
+        return verdict, learned, {n: self.guard.references[n].accuracy for n in names}
 
     def _full_check_due(self, index: int, stages: int) -> bool:
         """Re-evaluate earlier tasks after stage ``index``? Always after the last stage."""
