@@ -198,3 +198,16 @@ def test_tensor_check_stops_a_stream_that_forgets(toy_task_dir, tokenizer, tmp_p
 def test_tensor_checks_are_refused_for_strategies_that_change_shared_weights(toy_task_dir, tokenizer, tmp_path):
     with pytest.raises(ValueError, match="strategy 'finetune' changes shared weights.*full_check_every=1"):
         stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", strategy="finetune", full_check_every=2)
+
+
+def test_resumed_tasks_get_tensor_snapshots_too(toy_task_dir, tokenizer, tmp_path):
+    uninterrupted = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run()
+    crashed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", make_trainer=crashing_at(2),
+                     full_check_every=None)
+    with pytest.raises(MemoryError, match="stage 2"):
+        crashed.run()
+    resumed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", resume=True, full_check_every=None).run()
+    assert resumed["resumed"]["stages_restored"] == 1
+    assert [s["guard"]["kind"] for s in resumed["stages"]] == ["full", "tensors", "full"]
+    assert all(s["guard"]["passed"] for s in resumed["stages"])
+    assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
