@@ -17,7 +17,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqadapt.backbone import BackboneConfig
+from seqadapt.adapters import AdapterConfig
+from seqadapt.backbone import BackboneConfig, load_backbone
+from seqadapt.data import TaskSpec
+from seqadapt.module import SeqAdaptModule
+from seqadapt.strategies import STRATEGIES
 
 BATCH = 32
 BOTTLENECK = 64
@@ -32,8 +36,19 @@ BACKBONES = {
     ),
 }
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+TASK = "bench"
 
 Batch = dict[str, torch.Tensor]
+
+
+def build_module(backbone: str, strategy: str, bottleneck: int = BOTTLENECK, num_labels: int = 2) -> SeqAdaptModule:
+    """A backbone with one task (``TASK``) added and active, on the benchmark device, in training mode."""
+    module = SeqAdaptModule(
+        load_backbone(BACKBONES[backbone]).model, AdapterConfig(bottleneck=bottleneck), strategy=STRATEGIES[strategy]
+    )
+    module.add_task(TaskSpec(name=TASK, labels=tuple(str(i) for i in range(num_labels)), source={}))
+    module.set_active_task(TASK)
+    return module.to(DEVICE).train()
 
 
 def random_batch(seq_len: int, seed: int = 0) -> Batch:

@@ -26,15 +26,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from bench.common import (
-    BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, adamw, interleaved_medians, logits_of,
+    BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, TASK, adamw, build_module, interleaved_medians, logits_of,
     progress, random_batch, train_step_fn,
 )
-from seqadapt.adapters import AdapterConfig, BottleneckAdapter
+from seqadapt.adapters import BottleneckAdapter
 from seqadapt.backbone import load_backbone
-from seqadapt.data import TaskSpec
 from seqadapt.heads import ClassificationHead
-from seqadapt.module import SeqAdaptModule
-from seqadapt.strategies import STRATEGIES
 
 METHODS = ("seqadapt", "adapterhub", "adapterhub-no-dropout", "lora", "finetune")
 LEARNING_RATE = 1e-3  # seqadapt's default for adapters, used for every adapter-like method alike
@@ -68,19 +65,15 @@ def build(method: str, backbone: str, num_labels: int, seed: int = 0) -> nn.Modu
     backbone, to show how much of the gap that is.
     """
     torch.manual_seed(seed)
+    if method in ("seqadapt", "finetune"):
+        return build_module(backbone, "adapter" if method == "seqadapt" else "finetune", num_labels=num_labels)
     model = load_backbone(BACKBONES[backbone]).model
     d = model.config.hidden_size
-    if method in ("seqadapt", "finetune"):
-        module = SeqAdaptModule(model, AdapterConfig(bottleneck=BOTTLENECK), strategy=STRATEGIES[
-            "adapter" if method == "seqadapt" else "finetune"])
-        module.add_task(TaskSpec(name="bench", labels=tuple(str(i) for i in range(num_labels)), source={}))
-        module.set_active_task("bench")
-        return module.to(DEVICE).train()
     if method.startswith("adapterhub"):
         adapters.init(model)
-        model.add_adapter("bench", config=DoubleSeqBnConfig(reduction_factor=d / BOTTLENECK, non_linearity="gelu"))
-        model.train_adapter("bench")
-        model.set_active_adapters("bench")
+        model.add_adapter(TASK, config=DoubleSeqBnConfig(reduction_factor=d / BOTTLENECK, non_linearity="gelu"))
+        model.train_adapter(TASK)
+        model.set_active_adapters(TASK)
     elif method == "lora":
         rank = lora_rank(model.config)
         model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=rank, target_modules=["query", "value"],

@@ -25,7 +25,7 @@ import transformers
 from safetensors.torch import save_file
 
 from bench.common import (
-    BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, interleaved_medians, logits_of, progress, random_batch,
+    BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, TASK, build_module, interleaved_medians, logits_of, progress, random_batch,
     train_step_fn,
 )
 from seqadapt import __version__
@@ -37,7 +37,6 @@ from seqadapt.data import Examples, SplitSizes, TaskSpec, build_splits, load_tas
 from seqadapt.data.splits import TaskSplits
 from seqadapt.evaluation import TaskEvaluation
 from seqadapt.module import SeqAdaptModule
-from seqadapt.strategies import STRATEGIES
 from seqadapt.stream import LoaderConfig, StreamRun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,19 +48,8 @@ TARGETS = {
     "guard_share_at_T20": 0.05,
     "artefact_vs_backbone_bytes": 0.02,
 }
-SPEC = TaskSpec(name="bench", labels=("a", "b"), source={})
 SMALL_BOTTLENECK = 32  # where the adapters' own FLOPs fit the inference target on MiniLM
 MIXED_TASKS = 4
-
-
-def build_module(backbone: str, strategy: str, bottleneck: int = BOTTLENECK) -> SeqAdaptModule:
-    """A backbone with one task added and active, on the benchmark device, in training mode."""
-    module = SeqAdaptModule(
-        load_backbone(BACKBONES[backbone]).model, AdapterConfig(bottleneck=bottleneck), strategy=STRATEGIES[strategy]
-    )
-    module.add_task(SPEC)
-    module.set_active_task(SPEC.name)
-    return module.to(DEVICE).train()
 
 
 def bench_training(backbone: str, seq_len: int, steps: int, warmup: int) -> dict[str, Any]:
@@ -126,7 +114,7 @@ def bench_mixed(backbone: str, seq_len: int, steps: int, warmup: int) -> dict[st
     """A batch whose rows belong to ``MIXED_TASKS`` tasks: one routed pass vs one pass per task over its rows."""
     batch = random_batch(seq_len)
     module = build_module(backbone, "adapter")
-    names = [SPEC.name] + [f"task{i}" for i in range(1, MIXED_TASKS)]
+    names = [TASK] + [f"task{i}" for i in range(1, MIXED_TASKS)]
     for name in names[1:]:
         module.add_task(TaskSpec(name=name, labels=("a", "b"), source={}))
     module.eval()  # after adding: new heads start in training mode, with dropout
@@ -260,7 +248,7 @@ def bench_artefact(workdir: Path, bottlenecks: tuple[int, ...] = (BOTTLENECK, 48
     sizes = {}
     for m in bottlenecks:
         module = build_module("minilm", "adapter", bottleneck=m)
-        learned = TaskEvaluation(task=SPEC.name, accuracy=0.0, examples=0, logits_sha256="")
+        learned = TaskEvaluation(task=TASK, accuracy=0.0, examples=0, logits_sha256="")
         directory = save_task_artefact(module, learned, workdir / f"m{m}", stage=1, backbone_name="minilm",
                                        backbone_sha256=weights_hash(module.backbone), settings={})
         sizes[m] = (directory / "adapter.safetensors").stat().st_size

@@ -109,9 +109,7 @@ class SeqAdaptModule(pl.LightningModule):
 
     def set_active_tasks(self, names: list[str]) -> None:
         """Train several tasks at once (joint training); they must share their adapter, if any."""
-        unknown = [name for name in names if name not in self.specs]
-        if unknown:
-            raise KeyError(f"unknown task(s) {unknown}; this model has tasks {self.tasks}")
+        self._require_known(names)
         routes = {self.adapter_of(name) for name in names}
         if len(routes) > 1:
             raise ValueError(f"tasks {names} use different adapters and cannot be active together")
@@ -121,6 +119,11 @@ class SeqAdaptModule(pl.LightningModule):
         self._active = list(names)
         if self.adapters is not None:
             self.adapters.router.active = routes.pop() if routes else None
+
+    def _require_known(self, names: list[str]) -> None:
+        unknown = sorted(set(names) - set(self.specs))
+        if unknown:
+            raise KeyError(f"unknown task(s) {unknown}; this model has tasks {self.tasks}")
 
     @contextmanager
     def routed_to(self, name: str) -> Iterator[None]:
@@ -253,9 +256,7 @@ class SeqAdaptModule(pl.LightningModule):
         """
         if len(tasks) != len(input_ids):
             raise ValueError(f"{len(tasks)} task names for a batch of {len(input_ids)} rows; give one per row")
-        unknown = sorted(set(tasks) - set(self.specs))
-        if unknown:
-            raise KeyError(f"unknown task(s) {unknown}; this model has tasks {self.tasks}")
+        self._require_known(tasks)
         if len(set(tasks)) == 1:
             with self.routed_to(tasks[0]):
                 return list(self(input_ids, attention_mask, token_type_ids))

@@ -112,10 +112,10 @@ class StreamRun:
                     "re-evaluation can measure: use guard.full_check_every=1"
                 )
         self.full_check_every = full_check_every
-        self.snapshots = full_check_every != 1  # tensor checks need each task's tensors as learned
+        self.tensor_checks = full_check_every != 1  # they need each task's tensors as learned
         self.backbone_tensors = shared_tensor_reader(module.backbone)
         self.guard = ForgettingGuard(
-            weights_hash(module.backbone), guard_mode, backbone=self.backbone_tensors() if self.snapshots else None
+            weights_hash(module.backbone), guard_mode, backbone=self.backbone_tensors() if self.tensor_checks else None
         )
         names = [t.spec.name for t in tasks]
         missing = sorted(set(names) - set(reference_accuracy or {}))
@@ -136,6 +136,9 @@ class StreamRun:
         }
         self._test_loaders = {}
         self.plots: dict[str, Path] = {}
+
+    def _evaluate(self, tasks: list[TaskSplits]) -> list[TaskEvaluation]:
+        return [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in tasks]
 
     def _test_loader(self, task: TaskSplits):
         if task.spec.name not in self._test_loaders:
@@ -184,7 +187,7 @@ class StreamRun:
         train_seconds = time.perf_counter() - stage_started
 
         eval_started = time.perf_counter()
-        learned = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in group]
+        learned = self._evaluate(group)
         eval_seconds = time.perf_counter() - eval_started
 
         guard_started = time.perf_counter()
@@ -239,7 +242,7 @@ class StreamRun:
         """The guard's verdict on the ``earlier`` tasks after stage ``index``, the evaluations it made, and
         the accuracies it carried over instead (tensor check)."""
         if self._full_check_due(index, stages) or not earlier:
-            evaluations = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in earlier] + learned
+            evaluations = self._evaluate(earlier) + learned
             return self.guard.check(index + 1, name, evaluations, weights_hash(self.module.backbone)), evaluations, {}
         names = [t.spec.name for t in earlier]
         verdict = self.guard.check_tensors(index + 1, name, self.module.tasks_state(names), self.backbone_tensors())
@@ -252,7 +255,7 @@ class StreamRun:
 
     def _learn(self, evaluation: TaskEvaluation) -> None:
         """Make ``evaluation`` the task's reference, with a snapshot of its tensors when tensor checks may run."""
-        self.guard.learn(evaluation, self.module.task_state(evaluation.task) if self.snapshots else None)
+        self.guard.learn(evaluation, self.module.task_state(evaluation.task) if self.tensor_checks else None)
 
     def _restore(self) -> int:
         """Load every finished stage from its artefact, re-verify it, and return how many were restored.
@@ -294,7 +297,7 @@ class StreamRun:
                 )
             install_task(self.module, artefact)
             self._learn(artefact.learned)
-        evaluations = [evaluate_task(self.module, t.spec.name, self._test_loader(t)) for t in self.tasks[:restored]]
+        evaluations = self._evaluate(self.tasks[:restored])
         verdict = self.guard.check(restored, "resume", evaluations, weights_hash(self.module.backbone))
         if not verdict.passed:
             raise ArtefactError(

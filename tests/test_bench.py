@@ -14,7 +14,8 @@ from tests.conftest import TINY
 @pytest.fixture
 def tiny_bench(monkeypatch):
     tiny = BackboneConfig(name="tiny", source="random", **common.PACKAGE, model_config={"model_type": "bert", **TINY})
-    monkeypatch.setattr(bench, "BACKBONES", {"minilm": tiny})
+    for module in (common, bench):  # bench.run reads the backbones directly and through common.build_module
+        monkeypatch.setattr(module, "BACKBONES", {"minilm": tiny})
     monkeypatch.setattr(bench, "SEQ_LENS", (16,))
 
 
