@@ -113,9 +113,9 @@ class StreamRun:
                 )
         self.full_check_every = full_check_every
         self.tensor_checks = full_check_every != 1  # they need each task's tensors as learned
-        self.backbone_tensors = shared_tensor_reader(module.backbone)
+        self.backbone_tensors = shared_tensor_reader(module.backbone) if self.tensor_checks else None
         self.guard = ForgettingGuard(
-            weights_hash(module.backbone), guard_mode, backbone=self.backbone_tensors() if self.tensor_checks else None
+            weights_hash(module.backbone), guard_mode, backbone=self.backbone_tensors() if self.backbone_tensors else None
         )
         names = [t.spec.name for t in tasks]
         missing = sorted(set(names) - set(reference_accuracy or {}))
