@@ -3,7 +3,7 @@
 Layout inside a run directory::
 
     run_config.yaml                        the resolved config the run was started with
-    artefacts/<task>/adapter.safetensors   adapters, head (and LayerNorm copies) of that task only
+    artefacts/<task>/adapter.safetensors   adapters, head (and LayerNorm copies), class prototypes: that task only
     artefacts/<task>/manifest.json         what is needed to trust and rebuild it
 
 Both files are written through a temporary file and an atomic rename, and the
@@ -32,7 +32,7 @@ from seqadapt.data.tasks import TaskSpec
 from seqadapt.evaluation import TaskEvaluation
 from seqadapt.module import SeqAdaptModule
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a task's tensors include its class prototypes
 RUN_CONFIG = "run_config.yaml"
 ARTEFACTS = "artefacts"
 WEIGHTS_FILE = "adapter.safetensors"
@@ -164,7 +164,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtefactError(
             f"{path} has format_version {manifest.get('format_version')!r}; this seqadapt ({__version__}) "
-            f"reads version {FORMAT_VERSION}"
+            f"reads version {FORMAT_VERSION}. Run the stream again with this seqadapt to write artefacts it can load"
         )
     return manifest
 

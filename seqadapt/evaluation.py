@@ -1,4 +1,4 @@
-"""Evaluating a task: logits on its test loader, accuracy, and a fingerprint of the logits."""
+"""Evaluating a task: logits on its test loader, accuracy, and fingerprints of the logits and prototypes."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from seqadapt.module import SeqAdaptModule
 
 @dataclass(frozen=True)
 class TaskEvaluation:
+    """What the guard compares: accuracy, the exact test logits, and the task-selection data (prototypes)."""
+
     task: str
     accuracy: float
     examples: int
     logits_sha256: str
+    prototypes_sha256: str | None = None
 
 
 @torch.inference_mode()
@@ -37,8 +40,16 @@ def task_logits(module: SeqAdaptModule, task: str, loader: DataLoader) -> tuple[
     return torch.cat(logits), torch.cat(labels)
 
 
+def prototypes_sha256(module: SeqAdaptModule, task: str) -> str:
+    """SHA-256 of a task's class prototypes, so the full check also covers what task selection reads."""
+    digest = hashlib.sha256()
+    for tensor in module.prototypes[task].buffers():
+        digest.update(tensor_bytes(tensor))
+    return digest.hexdigest()
+
+
 def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader) -> TaskEvaluation:
-    """Accuracy on ``loader`` and a SHA-256 of the exact logits, the guard's probe."""
+    """Accuracy on ``loader`` and SHA-256s of the exact logits and of the task's prototypes: the guard's probe."""
     logits, labels = task_logits(module, task, loader)
     correct = int((logits.argmax(dim=-1) == labels).sum())
     return TaskEvaluation(
@@ -46,4 +57,5 @@ def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader) -> Task
         accuracy=correct / len(labels),
         examples=len(labels),
         logits_sha256=hashlib.sha256(tensor_bytes(logits)).hexdigest(),
+        prototypes_sha256=prototypes_sha256(module, task),
     )

@@ -43,9 +43,9 @@ class ForgettingGuard:
     """Remembers each task's accuracy and logit fingerprint when it is learned, then checks them.
 
     The full check (:meth:`check`): a task passes a later stage only if (a)
-    its test accuracy is exactly the learned value, (b) its test logits are
-    bit-identical (same SHA-256), and (c) the backbone's weight hash is the one
-    the stream started with. It costs a forward pass over every earlier task's
+    its test accuracy is exactly the learned value, (b) its test logits and
+    its task-selection prototypes are bit-identical (same SHA-256s), and (c)
+    the backbone's weight hash is the one the stream started with. It costs a forward pass over every earlier task's
     test split, so it grows with the number of tasks.
 
     The tensor check (:meth:`check_tensors`) costs almost nothing: every
@@ -118,6 +118,11 @@ class ForgettingGuard:
                 violations.append(
                     f"task '{current.task}': test logits changed "
                     f"(sha256 {reference.logits_sha256[:16]}… -> {current.logits_sha256[:16]}…)"
+                )
+            if current.prototypes_sha256 != reference.prototypes_sha256:
+                violations.append(
+                    f"task '{current.task}': its task-selection prototypes changed "
+                    f"(sha256 {str(reference.prototypes_sha256)[:16]}… -> {str(current.prototypes_sha256)[:16]}…)"
                 )
         return GuardVerdict(stage=stage, trained_task=trained_task, checked=checked, violations=violations)
 

@@ -10,12 +10,14 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from seqadapt.adapters import AdapterConfig, TaskAdapters, shared_state
 from seqadapt.backbone import freeze
 from seqadapt.data.tasks import TaskSpec
-from seqadapt.heads import ClassificationHead, Pooling
+from seqadapt.heads import ClassificationHead, Pooling, pool
+from seqadapt.prototypes import TaskPrototypes
 from seqadapt.strategies import SHARED_ADAPTER, STRATEGIES, Strategy
 
 
@@ -65,6 +67,7 @@ class SeqAdaptModule(pl.LightningModule):
         self.adapters = TaskAdapters(backbone, adapter_config) if strategy.adapters != "none" else None
         freeze(backbone)
         self.heads = nn.ModuleDict()
+        self.prototypes = nn.ModuleDict()  # per task: class centroids for task-ID-free inference (seqadapt.selection)
         self.specs: dict[str, TaskSpec] = {}
         self.pooling = pooling
         self.head_dropout = head_dropout
@@ -101,6 +104,7 @@ class SeqAdaptModule(pl.LightningModule):
         self.heads[spec.name] = ClassificationHead(
             self.backbone.config.hidden_size, spec.num_labels, self.pooling, self.head_dropout
         ).to(device=ref.device, dtype=ref.dtype)
+        self.prototypes[spec.name] = TaskPrototypes(self.backbone.config.hidden_size, spec.num_labels).to(ref.device)
         self.specs[spec.name] = spec
 
     def set_active_task(self, name: str | None) -> None:
@@ -124,6 +128,20 @@ class SeqAdaptModule(pl.LightningModule):
         unknown = sorted(set(names) - set(self.specs))
         if unknown:
             raise KeyError(f"unknown task(s) {unknown}; this model has tasks {self.tasks}")
+
+    @contextmanager
+    def unrouted(self) -> Iterator[None]:
+        """Temporarily run the bare backbone: no task's adapters, whatever is active or routed."""
+        router = self.adapters.router if self.adapters is not None else None
+        if router is None:
+            yield
+            return
+        previous = router.active, router.rows
+        router.active, router.rows = None, None
+        try:
+            yield
+        finally:
+            router.active, router.rows = previous
 
     @contextmanager
     def routed_to(self, name: str) -> Iterator[None]:
@@ -157,6 +175,11 @@ class SeqAdaptModule(pl.LightningModule):
         if self.strategy.train_backbone:
             yield from (p for p in self.backbone.parameters() if p.is_floating_point())
 
+    def task_tensors(self, name: str) -> Iterator[torch.Tensor]:
+        """Everything task ``name`` owns: its parameters and its class prototypes (buffers nothing trains)."""
+        yield from self.task_parameters(name)
+        yield from self.prototypes[name].buffers()
+
     def task_state(self, name: str) -> dict[str, torch.Tensor]:
         """Task ``name``'s own tensors, keyed by their names in this module: what an artefact stores."""
         return self.tasks_state([name])[name]
@@ -165,11 +188,11 @@ class SeqAdaptModule(pl.LightningModule):
         """:meth:`task_state` of several tasks; each task's tensor names are looked up once and remembered."""
         unnamed = [name for name in names if name not in self._task_keys]
         if unnamed:
-            keys = {id(p): key for key, p in self.named_parameters()}
+            keys = {id(t): key for key, t in [*self.named_parameters(), *self.named_buffers()]}
             for name in unnamed:
-                self._task_keys[name] = [keys[id(p)] for p in self.task_parameters(name)]
+                self._task_keys[name] = [keys[id(t)] for t in self.task_tensors(name)]
         return {
-            name: dict(zip(self._task_keys[name], (p.detach() for p in self.task_parameters(name)), strict=True))
+            name: dict(zip(self._task_keys[name], (t.detach() for t in self.task_tensors(name)), strict=True))
             for name in names
         }
 
@@ -213,6 +236,25 @@ class SeqAdaptModule(pl.LightningModule):
             percent_of_backbone=100.0 * total / self._backbone_params,
         )
 
+    def setup(self, stage: str) -> None:
+        """Under DDP, synchronise only what trains.
+
+        DDP otherwise broadcasts every parameter and buffer from rank 0 in
+        place when a fit starts (and buffers at every step): 22.7M frozen
+        backbone weights moved for nothing, and writes to earlier tasks'
+        tensors that the guard's tensor check rightly reports. Frozen tensors
+        are identical on every rank by construction: the same loaded weights,
+        and each stage seeded alike before its task is created.
+        """
+        if self.trainer.world_size > 1:
+            for param in self.parameters():
+                if param.requires_grad and hasattr(param, "_ddp_ignored"):
+                    del param._ddp_ignored  # trained again (a shared adapter, a fine-tuned backbone)
+            frozen = [name for name, param in self.named_parameters() if not param.requires_grad]
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                self, frozen + [name for name, _ in self.named_buffers()]
+            )
+
     # --------------------------------------------------------------- forward
     def train(self, mode: bool = True) -> SeqAdaptModule:
         super().train(mode)
@@ -228,6 +270,13 @@ class SeqAdaptModule(pl.LightningModule):
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
         return self.backbone(**inputs).last_hidden_state
+
+    def backbone_features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pooled features of the bare backbone (no adapters): what task prototypes are made of."""
+        with self.unrouted():
+            return pool(self.encode(input_ids, attention_mask, token_type_ids), attention_mask, self.pooling)
 
     def forward(
         self,
@@ -305,8 +354,11 @@ class SeqAdaptModule(pl.LightningModule):
 
     def _log(self, split: str, task: str, loss: torch.Tensor, accuracy: torch.Tensor, size: int) -> None:
         on_step = split == "train"
-        self.log(f"{split}/{task}/loss", loss, prog_bar=on_step, on_step=on_step, on_epoch=True, batch_size=size)
-        self.log(f"{split}/{task}/acc", accuracy, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
+        # averaged over DDP processes, each of which sees a share of the batches; a no-op on one process
+        self.log(f"{split}/{task}/loss", loss, prog_bar=on_step, on_step=on_step, on_epoch=True, batch_size=size,
+                 sync_dist=True)
+        self.log(f"{split}/{task}/acc", accuracy, prog_bar=True, on_step=False, on_epoch=True, batch_size=size,
+                 sync_dist=True)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")

@@ -1,4 +1,5 @@
-"""Pictures of a run: the accuracy matrix as an annotated heatmap, and each task's accuracy across stages."""
+"""Pictures of a run: the accuracy matrix as an annotated heatmap, each task's accuracy across stages, and
+task-ID-free inference across stages."""
 
 from __future__ import annotations
 
@@ -62,8 +63,35 @@ def accuracy_curves(results: dict, path: Path) -> Path:
     return path
 
 
+def task_selection_curves(results: dict, path: Path) -> Path:
+    """Per selector, task-ID accuracy (solid) and accuracy without task IDs (dashed) against the accuracy with them."""
+    stages = [s for s in results["stages"] if s.get("task_selection")]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    x = np.array([s["stage"] for s in stages])
+    ax.plot(x, [s["task_selection"]["with_task_id"]["accuracy"] for s in stages], color="black", marker="o",
+            label="accuracy with task IDs")
+    for color, selector in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], results.get("selectors", [])):
+        records = [s["task_selection"]["selectors"][selector] for s in stages]
+        ax.plot(x, [r["task_id_accuracy"] for r in records], color=color, marker="o", label=f"{selector}: task ID")
+        ax.plot(x, [r["accuracy"] for r in records], color=color, marker="s", linestyle="--",
+                label=f"{selector}: accuracy without task IDs")
+    ax.set_xticks(x, [f"{s['stage']}. {s['task']}" for s in stages], rotation=20, ha="right")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel("mean over tasks seen so far")
+    ax.set_title("Inference without task IDs")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def write_run_plots(results: dict, output_dir: Path) -> dict[str, Path]:
-    return {
+    plots = {
         "accuracy_matrix": accuracy_heatmap(results, Path(output_dir) / "accuracy_matrix.png"),
         "accuracy_curves": accuracy_curves(results, Path(output_dir) / "accuracy_curves.png"),
     }
+    if any(stage.get("task_selection") for stage in results["stages"]):
+        plots["task_selection"] = task_selection_curves(results, Path(output_dir) / "task_selection.png")
+    return plots

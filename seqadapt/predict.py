@@ -32,6 +32,7 @@ from seqadapt.backbone import BackboneConfig, load_backbone, weights_hash
 from seqadapt.data.loaders import make_loader
 from seqadapt.data.splits import Examples
 from seqadapt.module import SeqAdaptModule
+from seqadapt.selection import SELECTORS, CandidateBatch, get_selector
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Prediction:
     task: str
     label: str
     probabilities: dict[str, float]
+    selected_by: str | None = None  # the selector that picked the task; None when the task was given
 
 
 class LoadedStream:
@@ -54,34 +56,43 @@ class LoadedStream:
     def tasks(self) -> list[str]:
         return self.module.tasks
 
-    def predict(self, texts: list[str], task: str | list[str]) -> list[Prediction]:
-        """Label names and class probabilities for ``texts``, under one task or one task per text.
+    def predict(self, texts: list[str], task: str | list[str] | None = None, selector: str = "entropy") -> list[Prediction]:
+        """Label names and class probabilities for ``texts``, under one task, one task per text, or none.
 
         With one task per text, a batch may mix tasks: each text runs through
-        its own task's adapters in one pass over the shared backbone.
+        its own task's adapters in one pass over the shared backbone. Without
+        a task, ``selector`` (see :mod:`seqadapt.selection`) picks each text's
+        task among all loaded ones.
         """
-        tasks = [task] * len(texts) if isinstance(task, str) else list(task)
-        if len(tasks) != len(texts):
-            raise ValueError(f"{len(tasks)} task names for {len(texts)} texts; give one task or one per text")
+        if task is None:
+            choose, tasks = get_selector(selector), None
+        else:
+            tasks = [task] * len(texts) if isinstance(task, str) else list(task)
+            if len(tasks) != len(texts):
+                raise ValueError(f"{len(tasks)} task names for {len(texts)} texts; give one task or one per text")
         unlabelled = Examples(texts=list(texts), labels=[-1] * len(texts))
         loader = make_loader(
             unlabelled, self.tokenizer,
             max_length=self.settings["max_length"], batch_size=self.settings["eval_batch_size"],
         )
+        names: list[str] = []
         logits: list[torch.Tensor] = []
         with torch.inference_mode():
             for batch in loader:
-                batch = {key: value.to(self.module.device) for key, value in batch.items()}
-                logits += self.module.mixed_logits(
-                    batch["input_ids"], batch["attention_mask"], tasks[len(logits):len(logits) + len(batch["input_ids"])],
-                    batch.get("token_type_ids"),
-                )
+                view = CandidateBatch(self.module, batch, self.tasks)
+                if tasks is None:
+                    batch_tasks = [self.tasks[i] for i in choose.scores(view).argmax(dim=1).tolist()]
+                else:
+                    batch_tasks = tasks[len(names):len(names) + len(view)]
+                names += batch_tasks
+                logits += view.logits_under(batch_tasks)
         predictions = []
-        for text, name, row in zip(texts, tasks, logits):
+        for text, name, row in zip(texts, names, logits):
             labels = self.module.specs[name].labels
             probabilities = torch.softmax(row.float(), dim=-1)
             predictions.append(Prediction(text, name, labels[int(probabilities.argmax())],
-                                          {label: float(p) for label, p in zip(labels, probabilities)}))
+                                          {label: float(p) for label, p in zip(labels, probabilities)},
+                                          None if tasks is not None else selector))
         return predictions
 
 
@@ -113,8 +124,11 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     return LoadedStream(module, backbone.tokenizer, settings)
 
 
-def read_requests(texts: list[str], task: str | None) -> tuple[list[str], list[str]]:
-    """Texts and their tasks: plain texts under ``task``, or, without it, JSON lines {"text": ..., "task": ...}."""
+def read_requests(texts: list[str], task: str | None, select: str | None = None) -> tuple[list[str], list[str] | None]:
+    """Texts and their tasks: plain texts under ``task``, plain texts whose task a selector picks (``select``;
+    no tasks returned), or, without either, JSON lines {"text": ..., "task": ...}."""
+    if select is not None:
+        return texts, None
     if task is not None:
         return texts, [task] * len(texts)
     requests = []
@@ -125,7 +139,7 @@ def read_requests(texts: list[str], task: str | None) -> tuple[list[str], list[s
         except (json.JSONDecodeError, KeyError, TypeError):
             raise ValueError(
                 f'input line {number} is not a JSON object with "text" and "task": {line[:80]!r}. '
-                "Give --task TASK to classify plain texts with one task"
+                "Give --task TASK to classify plain texts with one task, or --select SELECTOR to let seqadapt pick the task"
             ) from None
     return [text for text, _ in requests], [name for _, name in requests]
 
@@ -136,15 +150,19 @@ def main(argv: list[str] | None = None) -> None:
         description="Classify texts with the tasks of a finished run; prints one JSON line per text.",
     )
     parser.add_argument("run_dir", type=Path, help="a run directory (holds run_config.yaml and artefacts/)")
-    parser.add_argument("--task", help="the task whose adapters and head classify the texts; without it, each "
-                                       'input is a JSON line {"text": ..., "task": ...} and batches mix tasks')
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument("--task", help="the task whose adapters and head classify the texts; without it (and without "
+                                      '--select), each input is a JSON line {"text": ..., "task": ...} and batches mix tasks')
+    given.add_argument("--select", choices=sorted(SELECTORS),
+                       help="no task given: pick each text's task among the run's tasks, by the most certain head "
+                            "(entropy) or the nearest class prototype (prototype)")
     parser.add_argument("texts", nargs="*", help="texts to classify; none: read one per line from standard input")
     args = parser.parse_intermixed_args(argv)
     lines = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     try:
-        texts, tasks = read_requests(lines, args.task)
-        stream = load_stream(args.run_dir, sorted(set(tasks)))
-        predictions = stream.predict(texts, tasks)
+        texts, tasks = read_requests(lines, args.task, args.select)
+        stream = load_stream(args.run_dir, None if tasks is None else sorted(set(tasks)))
+        predictions = stream.predict(texts, tasks, selector=args.select or "entropy")
     except (ArtefactError, KeyError, ValueError) as err:
         parser.exit(2, f"seqadapt-predict: error: {err.args[0]}\n")
     for prediction in predictions:

@@ -26,11 +26,13 @@ from seqadapt.artefacts import (
 from seqadapt.adapters import shared_tensor_reader
 from seqadapt.backbone import weights_hash
 from seqadapt.data.loaders import make_loader
+from seqadapt.distributed import is_rank_zero, share_from_rank_zero
 from seqadapt.data.splits import TaskSplits
 from seqadapt.evaluation import TaskEvaluation, evaluate_task
 from seqadapt.guard import ForgettingGuard, GuardMode, GuardVerdict
 from seqadapt.module import SeqAdaptModule
 from seqadapt.plots import write_run_plots
+from seqadapt.selection import check_selectors, evaluate_selection, fit_prototypes
 from seqadapt.tracking import WandbTracker
 
 log = logging.getLogger("seqadapt")
@@ -71,6 +73,11 @@ class StreamRun:
     the accuracy matrix (each stage lists them under ``carried``). ``None``
     leaves the full check to the last stage; ``1``, the default, runs it
     after every stage.
+
+    Every stage also computes its tasks' class prototypes (see
+    :mod:`seqadapt.selection`) and, for each of ``selectors``, measures
+    task-ID-free inference over all tasks seen so far (``task_selection`` in
+    each stage's record).
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class StreamRun:
         resume: bool = False,
         run_info: dict[str, Any] | None = None,
         full_check_every: int | None = 1,
+        selectors: list[str] = ("entropy", "prototype"),
     ) -> None:
         self.module = module
         self.tasks = tasks
@@ -101,6 +109,7 @@ class StreamRun:
         self.tracker = tracker
         self.backbone_name = backbone_name
         self.resume = resume
+        self.selectors = check_selectors(selectors)
         self.saves_artefacts = module.strategy.adapters == "per_task" and not module.strategy.train_backbone
         if full_check_every != 1:
             if full_check_every is not None and full_check_every < 1:
@@ -132,9 +141,12 @@ class StreamRun:
             "backbone_sha256": self.guard.backbone_sha256,
             "seed": seed,
             "guard": {"mode": guard_mode, "full_check_every": full_check_every},
+            "selectors": self.selectors,
             **(run_info or {}),
         }
         self._test_loaders = {}
+        # earlier tasks' selection passes are reused only where the strict guard proves them unchanged
+        self._selection_memo = {} if self.saves_artefacts and guard_mode == "strict" else None
         self.plots: dict[str, Path] = {}
 
     def _evaluate(self, tasks: list[TaskSplits]) -> list[TaskEvaluation]:
@@ -183,9 +195,34 @@ class StreamRun:
             max_length=self.loaders.max_length, batch_size=self.loaders.eval_batch_size,
         ) if len(val_parts) == len(group) else None
         self.module.train()  # Lightning keeps the mode it finds; a trained backbone needs its dropout on
-        self.make_trainer().fit(self.module, train_dataloaders=train, val_dataloaders=val)
+        trainer = self.make_trainer()
+        trainer.fit(self.module, train_dataloaders=train, val_dataloaders=val)
+        for task in group:  # part of learning the task: what the prototype selector will compare inputs with
+            fit_prototypes(self.module, task.spec.name, make_loader(
+                task.train, self.tokenizer, max_length=self.loaders.max_length, batch_size=self.loaders.eval_batch_size
+            ))
         train_seconds = time.perf_counter() - stage_started
+        if is_rank_zero():
+            try:
+                verdict = self._verify_and_record(
+                    index, name, group, stages, started, stage_started, train_seconds, trainer.world_size
+                )
+            except BaseException:
+                share_from_rank_zero(None)  # the other ranks stop instead of waiting for a verdict forever
+                raise
+            share_from_rank_zero(verdict)  # once the stage is on disk: the barrier before the next stage
+        else:
+            verdict = share_from_rank_zero(None)
+            if verdict is None:
+                raise RuntimeError(f"rank 0 failed while verifying stage {index + 1} ({name}); its log says why")
+        self.guard.enforce(verdict)
 
+    def _verify_and_record(
+        self, index: int, name: str, group: list[TaskSplits], stages: int, started: float, stage_started: float,
+        train_seconds: float, processes: int,
+    ) -> GuardVerdict:
+        """Rank 0's part of a stage: evaluate, guard, measure task selection, write results, log, save artefacts."""
+        single = len(group) == 1
         eval_started = time.perf_counter()
         learned = self._evaluate(group)
         eval_seconds = time.perf_counter() - eval_started
@@ -196,6 +233,10 @@ class StreamRun:
         guard_seconds = time.perf_counter() - guard_started
         for evaluation in learned:  # after the check: this stage's tasks are references now
             self._learn(evaluation)
+        seen = self.tasks if self.module.strategy.joint else self.tasks[: index + 1]
+        selection = evaluate_selection(
+            self.module, {t.spec.name: self._test_loader(t) for t in seen}, self.selectors, self._selection_memo
+        ) if self.selectors else None
 
         row = {**carried, **{e.task: e.accuracy for e in evaluations}}
         for j, task in enumerate(self.tasks):
@@ -207,11 +248,14 @@ class StreamRun:
             "train_examples": sum(len(t.train) for t in group),
             "test_examples": sum(len(t.test) for t in group),
             "train_seconds": train_seconds,
+            "train_processes": processes,
             "eval_seconds": eval_seconds,
             "guard_seconds": guard_seconds,
+            "selection_seconds": selection["seconds"] if selection else 0.0,
             "evaluations": [asdict(e) for e in evaluations],
             "carried": carried,
             "guard": verdict.to_dict(),
+            "task_selection": selection,
         }
         self.stages.append(stage)
         self.results["wall_seconds"] = time.perf_counter() - started
@@ -221,20 +265,25 @@ class StreamRun:
             guard_text = f"guard ok ({len(verdict.checked)} earlier task(s) unchanged, {how})"
         else:
             guard_text = f"guard {'FAILED' if self.guard.mode == 'strict' else 'recorded'} {len(verdict.violations)} change(s)"
+        without_id = " ".join(
+            f"{selector}={record['task_id_accuracy']:.3f}/{record['accuracy']:.3f}"
+            for selector, record in (selection["selectors"] if selection else {}).items()
+        )
         log.info(
-            "stage %d/%d %s: test acc %s | %s | %.1fs",
-            index + 1, len(self.matrix), name, accuracies, guard_text, time.perf_counter() - stage_started,
+            "stage %d/%d %s: test acc %s | %s | task ID/acc without ID: %s | %.1fs",
+            index + 1, len(self.matrix), name, accuracies, guard_text, without_id or "off",
+            time.perf_counter() - stage_started,
         )
         self._write()  # before enforcing, so a failing stage is on disk with its verdict
         if self.tracker:
             self.tracker.log_stage(stage)
-        self.guard.enforce(verdict)
         if self.saves_artefacts and verdict.passed:  # an artefact is always a verified stage
             for evaluation in learned:
                 save_task_artefact(
                     self.module, evaluation, self.output_dir, stage=index + 1, backbone_name=self.backbone_name,
                     backbone_sha256=self.guard.backbone_sha256, settings=asdict(self.loaders),
                 )
+        return verdict
 
     def _check_earlier(
         self, index: int, name: str, earlier: list[TaskSplits], learned: list[TaskEvaluation], stages: int
@@ -315,7 +364,8 @@ class StreamRun:
             "resume: restored %d finished stage(s) from %s; guard re-verified %s", restored,
             self.output_dir / "artefacts", ", ".join(verdict.checked),
         )
-        self._write()
+        if is_rank_zero():
+            self._write()
         return restored
 
     def _write(self) -> None:

@@ -2,8 +2,9 @@
 
 Per run: the config, Lightning's per-stage train/val curves (through
 ``WandbLogger``), one ``stage/*`` record per stage, and at the end the
-accuracy matrix as a ``wandb.Table``, the two plots, and ACC/BWT/forgetting
-and params-per-task in the summary. Runs of one experiment share a ``group``.
+accuracy matrix as a ``wandb.Table``, the plots, and ACC/BWT/forgetting,
+params-per-task and the last stage's task-ID-free inference numbers in the
+summary. Runs of one experiment share a ``group``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ class WandbConfig:
     group: str | None = None
     name: str | None = None
     tags: tuple[str, ...] = ()
+
+
+def selection_metrics(stage: dict[str, Any], prefix: str) -> dict[str, float]:
+    """A stage's task-ID-free inference numbers as flat W&B keys (none if the stage measured none)."""
+    selection = stage.get("task_selection")
+    if not selection:
+        return {}
+    record = {f"{prefix}/acc_with_task_id": selection["with_task_id"]["accuracy"]}
+    for selector, result in selection["selectors"].items():
+        record[f"{prefix}/task_id_acc/{selector}"] = result["task_id_accuracy"]
+        record[f"{prefix}/acc_without_task_id/{selector}"] = result["accuracy"]
+    return record
 
 
 class WandbTracker:
@@ -58,9 +71,11 @@ class WandbTracker:
             "stage/train_seconds": stage["train_seconds"],
             "stage/eval_seconds": stage["eval_seconds"],
             "stage/guard_seconds": stage.get("guard_seconds", 0.0),
+            "stage/selection_seconds": stage.get("selection_seconds", 0.0),
         }
         record.update({f"stage/acc/{task}": accuracy for task, accuracy in stage.get("carried", {}).items()})
         record.update({f"stage/acc/{e['task']}": e["accuracy"] for e in stage["evaluations"]})
+        record.update(selection_metrics(stage, "stage"))
         self.run.log(record)
 
     def log_results(self, results: dict[str, Any], plots: dict[str, Path]) -> None:
@@ -73,6 +88,8 @@ class WandbTracker:
         for task, budget in results.get("params_per_task", {}).items():
             self.run.summary[f"params_per_task/{task}"] = budget["total_params"]
         self.run.summary["completed_stages"] = results["completed_stages"]
+        if results["stages"]:
+            self.run.summary.update(selection_metrics(results["stages"][-1], "task_selection"))
 
     def finish(self, failed: bool = False) -> None:
         self.run.finish(exit_code=1 if failed else 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import re
 import sys
 import warnings
@@ -14,6 +15,7 @@ import hydra
 import pytorch_lightning as pl
 import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import RichProgressBar
 
@@ -22,6 +24,7 @@ from seqadapt.artefacts import RUN_CONFIG
 from seqadapt.backbone import BackboneConfig, load_backbone
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
 from seqadapt.data.tasks import DEFAULT_TASK_DIR
+from seqadapt.distributed import close_process_group, is_rank_zero
 from seqadapt.module import OptimConfig, SeqAdaptModule
 from seqadapt.strategies import get_strategy
 from seqadapt.stream import LoaderConfig, StreamRun
@@ -95,9 +98,10 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         optim=OptimConfig(**cfg.optim),
     )
     output_dir.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
+    writer = is_rank_zero()  # under DDP every process runs this; one writes files and logs to W&B
+    if writer and not cfg.resume:
         OmegaConf.save(cfg, output_dir / RUN_CONFIG, resolve=True)
-    tracker = make_tracker(cfg, output_dir)
+    tracker = make_tracker(cfg, output_dir) if writer else None
     trainer_kwargs = _container(cfg.trainer)
     callbacks = [RichProgressBar()] if trainer_kwargs.get("enable_progress_bar", True) else []
 
@@ -117,20 +121,41 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         seed=cfg.seed,
         guard_mode=cfg.guard.mode,
         full_check_every=cfg.guard.get("full_check_every", 1),
+        selectors=list(cfg.selection.selectors),
         reference_accuracy=_container(cfg.reference_accuracy) if cfg.reference_accuracy else None,
         tracker=tracker,
         backbone_name=backbone.name,
         resume=bool(cfg.resume),
         run_info={"run_name": cfg.run_name, "config": _container(cfg)},
     )
-    return stream.run()
+    results = stream.run()
+    close_process_group()  # DDP: every rank finished the stream
+    return results
+
+
+def check_launch(cfg: DictConfig, mode: RunMode) -> None:
+    """Refuse DDP inside a local multirun: Lightning starts each extra DDP process by re-running the
+    command line, which under ``-m`` would re-run the whole sweep. Where SLURM or torchrun start the
+    processes themselves (``hydra/launcher=submitit_slurm``), nothing is re-run and it is fine."""
+    trainer = cfg.trainer
+    processes = str(trainer.get("devices", 1)) not in ("1", "[0]") or int(trainer.get("num_nodes", 1)) > 1
+    external = any(name in os.environ for name in ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID"))
+    if mode == RunMode.MULTIRUN and str(trainer.get("strategy", "auto")).startswith("ddp") and processes and not external:
+        raise ValueError(
+            "trainer.strategy=ddp with several devices or nodes cannot run inside a local -m multirun: Lightning "
+            "starts each extra process by re-running the command, which would re-run the whole sweep. Run each "
+            "DDP job as its own seqadapt call, or sweep with hydra/launcher=submitit_slurm, where SLURM starts "
+            "the processes (hydra.launcher.tasks_per_node = trainer.devices)."
+        )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
     # The frozen backbone is in eval mode on purpose; Lightning warns about that at every stage.
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-    run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    hydra_cfg = HydraConfig.get()
+    check_launch(cfg, hydra_cfg.mode)
+    run(cfg, Path(hydra_cfg.runtime.output_dir))
 
 
 def unknown_override_keys(overrides: list[str]) -> list[str]:

@@ -83,3 +83,34 @@ def test_without_task_a_plain_line_is_refused_with_the_fix(run_dir, capsys):
     with pytest.raises(SystemExit):
         main([str(directory), "sunny day"])
     assert "input line 1 is not a JSON object with \"text\" and \"task\"" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("selector", ["entropy", "prototype"])
+def test_without_a_task_predictions_reproduce_the_runs_task_selection_record(run_dir, selector, capsys):
+    directory, task_dir, cfg = run_dir
+    stream = load_stream(directory)
+    sizes = SplitSizes(train=cfg.data.train_size, val=cfg.data.val_size, test=cfg.data.test_size, seed=cfg.data.split_seed)
+    identified, correct = [], []
+    for task in stream.tasks:
+        spec = load_task_spec(task, task_dir)
+        test = build_splits(spec, read_source(spec), sizes).test
+        predictions = stream.predict(test.texts, selector=selector)
+        assert {p.selected_by for p in predictions} == {selector}
+        identified.append(sum(p.task == task for p in predictions) / len(test))
+        correct.append(sum(p.task == task and p.label == spec.labels[y] for p, y in zip(predictions, test.labels)) / len(test))
+    recorded = json.loads((directory / "results.json").read_text())["stages"][-1]["task_selection"]["selectors"][selector]
+    assert sum(identified) / 2 == recorded["task_id_accuracy"] and sum(correct) / 2 == recorded["accuracy"]
+
+    main([str(directory), "--select", selector, "a red apple", "a small puppy"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = stream.predict(["a red apple", "a small puppy"], selector=selector)
+    assert [(line["task"], line["label"], line["selected_by"]) for line in lines] == [
+        (p.task, p.label, selector) for p in expected
+    ]
+
+
+def test_task_and_selector_together_are_refused(run_dir, capsys):
+    directory, _, _ = run_dir
+    with pytest.raises(SystemExit):
+        main([str(directory), "--task", "colors", "--select", "entropy", "red"])
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -57,6 +57,23 @@ def test_three_task_stream_keeps_earlier_tasks_exact(toy_task_dir, tokenizer, tm
     assert weights_hash(run.module.backbone) == backbone_before == saved["backbone_sha256"]
     assert set(saved["params_per_task"]) == set(ORDER)
     assert all(s["train_seconds"] > 0 for s in saved["stages"])
+    for i, stage in enumerate(saved["stages"]):  # task-ID-free inference over every task seen so far
+        selection = stage["task_selection"]
+        assert selection["candidates"] == ORDER[: i + 1]
+        # the mixed-task pass gives the same accuracy with task IDs as the guard's single-task evaluations
+        assert selection["with_task_id"]["per_task"] == dict(zip(ORDER, matrix[i][: i + 1]))
+        assert set(selection["selectors"]) == {"entropy", "prototype"}
+        for result in selection["selectors"].values():
+            assert 0.0 <= result["accuracy"] <= result["task_id_accuracy"] <= 1.0
+    assert (tmp_path / "run" / "task_selection.png").is_file()
+
+
+def test_selection_can_be_switched_off_and_unknown_selectors_fail_before_training(toy_task_dir, tokenizer, tmp_path):
+    results = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "off", selectors=[]).run()
+    assert [s["task_selection"] for s in results["stages"]] == [None, None, None]
+    assert not (tmp_path / "off" / "task_selection.png").exists()
+    with pytest.raises(KeyError, match="unknown task selector 'oracle'"):
+        stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "bad", selectors=["oracle"])
 
 
 class SharedAdapterModule(SeqAdaptModule):
@@ -67,6 +84,15 @@ class SharedAdapterModule(SeqAdaptModule):
         first = self.tasks[0]
         for slot in self.adapters.slots:
             slot.adapters[spec.name] = slot.adapters[first]
+
+
+class PrototypeOverwritingModule(SeqAdaptModule):
+    """Broken on purpose: adding a task shifts the first task's class prototypes."""
+
+    def add_task(self, spec):
+        super().add_task(spec)
+        if len(self.tasks) > 1:
+            self.prototypes[self.tasks[0]].centroids.add_(1.0)
 
 
 class UnfrozenBackboneModule(SeqAdaptModule):
@@ -82,6 +108,7 @@ class UnfrozenBackboneModule(SeqAdaptModule):
     ("module_cls", "stage", "message"),
     [
         (SharedAdapterModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': (accuracy|test logits) changed"),
+        (PrototypeOverwritingModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': its task-selection prototypes"),
         # the backbone hash is checked from the first stage on, so this is caught before any task is at risk
         (UnfrozenBackboneModule, 1, r"stage 1 \(trained 'colors'\):\n  backbone weights changed"),
     ],
@@ -189,9 +216,12 @@ def test_tensor_checks_between_full_checks_give_the_same_matrix(toy_task_dir, to
     assert all(s["guard"]["passed"] for s in last_only["stages"])
 
 
-def test_tensor_check_stops_a_stream_that_forgets(toy_task_dir, tokenizer, tmp_path):
-    run = stream(SharedAdapterModule, toy_task_dir, tokenizer, tmp_path / "run", full_check_every=None)
-    with pytest.raises(ForgettingError, match=r"stage 2 \(trained 'animals'\):\n  task 'colors': \d+ of its own tensor"):
+@pytest.mark.parametrize(
+    ("module_cls", "changed"), [(SharedAdapterModule, "adapters"), (PrototypeOverwritingModule, "prototypes.colors.centroids")]
+)
+def test_tensor_check_stops_a_stream_that_forgets(module_cls, changed, toy_task_dir, tokenizer, tmp_path):
+    run = stream(module_cls, toy_task_dir, tokenizer, tmp_path / "run", full_check_every=None)
+    with pytest.raises(ForgettingError, match=rf"stage 2 \(trained 'animals'\):\n  task 'colors': \d+ of its own tensor.*{changed}"):
         run.run()
 
 

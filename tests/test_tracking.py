@@ -13,6 +13,10 @@ def test_tracker_logs_stage_results_and_finishes(tmp_path):
     stage = {
         "stage": 1, "task": "a", "train_seconds": 1.5, "eval_seconds": 0.5, "guard": {"passed": True},
         "evaluations": [{"task": "a", "accuracy": 0.75}],
+        "task_selection": {
+            "with_task_id": {"accuracy": 0.75},
+            "selectors": {"entropy": {"task_id_accuracy": 0.9, "accuracy": 0.7}},
+        },
     }
     tracker.log_stage(stage)
     results = {
@@ -33,6 +37,10 @@ def test_tracker_logs_stage_results_and_finishes(tmp_path):
     assert logged["summary"]["acc"] == 0.75 and logged["summary"]["bwt"] == 0.0
     assert "fwt" not in logged["summary"]  # undefined metrics are left out, not logged as null
     assert logged["summary"]["params_per_task/a"] == 123
+    assert logged["history"][0]["stage/task_id_acc/entropy"] == 0.9
+    assert logged["history"][0]["stage/acc_without_task_id/entropy"] == 0.7
+    assert logged["summary"]["task_selection/task_id_acc/entropy"] == 0.9
+    assert logged["summary"]["task_selection/acc_with_task_id"] == 0.75
     table = next((run_dir / "files" / "media" / "table").glob("accuracy_matrix_*.table.json"))
     assert json.loads(table.read_text()) == {"columns": ["after_stage", "a"], "data": [["a", 0.75]]}
 

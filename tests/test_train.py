@@ -139,3 +139,36 @@ def test_resume_after_sigkill_mid_stage_equals_an_uninterrupted_run(tmp_path):
     for task in order:
         sha = [read_manifest(task_artefact_dir(run, task))["weights"]["sha256"] for run in (full, killed)]
         assert sha[0] == sha[1], task
+
+
+def test_joblib_launcher_runs_multirun_jobs_in_parallel_processes(toy_task_dir, tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "seqadapt.train", "-m", *FAST, f"task_dir={toy_task_dir}",
+               "tasks.order=[colors,animals]", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+               f"hydra.sweep.dir={sweep}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
+    for job in ("0", "1"):
+        results = json.loads((sweep / job / "results.json").read_text())
+        assert results["seed"] == int(job) and results["completed_stages"] == 2
+        assert all(s["guard"]["passed"] for s in results["stages"])
+
+
+def test_ddp_inside_a_local_multirun_is_refused_with_the_fix(toy_task_dir, tmp_path):
+    command = [sys.executable, "-m", "seqadapt.train", "-m", *FAST, f"task_dir={toy_task_dir}",
+               "tasks.order=[colors]", "seed=0,1", "trainer.strategy=ddp", "trainer.devices=2",
+               f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "cannot run inside a local -m multirun" in done.stderr and "submitit_slurm" in done.stderr
+
+
+def test_the_documented_slurm_launcher_command_composes():
+    overrides = ["hydra/launcher=submitit_slurm", "hydra.launcher.nodes=2", "hydra.launcher.tasks_per_node=4",
+                 "trainer.accelerator=gpu", "trainer.strategy=ddp", "trainer.devices=4", "trainer.num_nodes=2"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.tasks_per_node == cfg.trainer.devices == 4
+    assert cfg.hydra.launcher.nodes == cfg.trainer.num_nodes == 2 and cfg.trainer.strategy == "ddp"

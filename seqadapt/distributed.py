@@ -1,0 +1,47 @@
+"""Which process does what when Lightning runs a stream on several processes (``trainer.strategy=ddp``).
+
+Under DDP every process runs the whole stream: each stage's ``fit`` trains on
+its share of the batches, with gradients averaged, so all processes end the
+stage with the same task weights. Everything else a stage does that produces
+files or verdicts (evaluation, the forgetting guard, ``results.json``, plots,
+W&B, artefacts) runs on global rank 0 only; the other ranks wait for its
+verdict, which doubles as the stage's barrier, and stop with it if it fails.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch.distributed as dist
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is global rank 0: from the process group once training started it, else from the
+    launcher's environment (torchrun's ``RANK``, SLURM's ``SLURM_PROCID``, Lightning's ``NODE_RANK``/``LOCAL_RANK``)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    for name in ("RANK", "SLURM_PROCID"):
+        if name in os.environ:
+            return int(os.environ[name]) == 0
+    return int(os.environ.get("NODE_RANK", 0)) == 0 and int(os.environ.get("LOCAL_RANK", 0)) == 0
+
+
+def share_from_rank_zero(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank; every rank waits here until rank 0 arrives (a barrier).
+
+    Without a process group of several processes it returns ``value`` as is.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def close_process_group() -> None:
+    """Wait for every rank, then tear the process group down: a gloo group left to interpreter exit can
+    abort the process (``terminate called without an active exception``) after all the work is done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
