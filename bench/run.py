@@ -407,7 +407,7 @@ def to_markdown(results: dict[str, Any]) -> str:
               f"{'yes' if g['same_matrix'] else 'NO'}."]
     a = results["artefact"]
     sizes = ", ".join(f"m={m}: {v['artefact_bytes']:,} bytes ({v['ratio']:.2%})" for m, v in a["by_bottleneck"].items())
-    lines += ["", f"Per-task artefact (adapters + head, fp32 safetensors) vs the MiniLM backbone's "
+    lines += ["", f"Per-task artefact (adapters, head and class prototypes, fp32 safetensors) vs the MiniLM backbone's "
               f"{a['backbone_bytes']:,} bytes: {sizes}.", "", "| target | measured | holds |", "|---|---|---|"]
     lines += [f"| {v['target']} | {v['measured']:.3f} | {'yes' if v['holds'] else 'NO'} |" for v in results["verdicts"]]
     return "\n".join(lines) + "\n"

@@ -42,6 +42,19 @@ def accuracy_heatmap(results: dict, path: Path) -> Path:
     return path
 
 
+def _save_stage_lines(fig: plt.Figure, ax: plt.Axes, ylabel: str, title: str, path: Path) -> Path:
+    """The shared look of accuracy-across-stages line plots, written to ``path``."""
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def accuracy_curves(results: dict, path: Path) -> Path:
     """One line per task from the stage it was learned on: flat lines mean nothing was forgotten."""
     matrix = _matrix(results)
@@ -52,15 +65,7 @@ def accuracy_curves(results: dict, path: Path) -> Path:
         seen = ~np.isnan(column)
         ax.plot(stages[seen], column[seen], marker="o", label=task)
     ax.set_xticks(stages, _stage_labels(results), rotation=20, ha="right")
-    ax.set_ylim(0.0, 1.02)
-    ax.set_ylabel("test accuracy")
-    ax.set_title("Accuracy of each task across stages")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_stage_lines(fig, ax, "test accuracy", "Accuracy of each task across stages", path)
 
 
 def task_selection_curves(results: dict, path: Path) -> Path:
@@ -76,15 +81,7 @@ def task_selection_curves(results: dict, path: Path) -> Path:
         ax.plot(x, [r["accuracy"] for r in records], color=color, marker="s", linestyle="--",
                 label=f"{selector}: accuracy without task IDs")
     ax.set_xticks(x, [f"{s['stage']}. {s['task']}" for s in stages], rotation=20, ha="right")
-    ax.set_ylim(0.0, 1.02)
-    ax.set_ylabel("mean over tasks seen so far")
-    ax.set_title("Inference without task IDs")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_stage_lines(fig, ax, "mean over tasks seen so far", "Inference without task IDs", path)
 
 
 def write_run_plots(results: dict, output_dir: Path) -> dict[str, Path]:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -30,6 +31,13 @@ FAST = [
 def compose_train(overrides: list[str]):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose(config_name="train", overrides=overrides)
+
+
+def multirun(task_dir: Path, sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """``seqadapt -m`` on the fast settings and the toy tasks, as a user would type it."""
+    command = [sys.executable, "-m", "seqadapt.train", "-m", *FAST, f"task_dir={task_dir}", *overrides,
+               f"hydra.sweep.dir={sweep_dir}"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
 def test_default_config_is_the_offline_stream():
@@ -80,10 +88,8 @@ def test_console_script_runs_a_stream(toy_task_dir, tmp_path):
 
 def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task_dir, tmp_path):
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "seqadapt.train", "-m", *FAST, f"task_dir={toy_task_dir}",
-               "tasks.order=[colors,animals]", "strategy=adapter,finetune", "logger=wandb", "run_name=mr",
-               f"hydra.sweep.dir={sweep}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = multirun(toy_task_dir, sweep, "tasks.order=[colors,animals]", "strategy=adapter,finetune", "logger=wandb",
+                    "run_name=mr")
     assert done.returncode == 0, done.stderr[-3000:]
 
     for job, strategy in (("0", "adapter"), ("1", "finetune")):
@@ -143,10 +149,8 @@ def test_resume_after_sigkill_mid_stage_equals_an_uninterrupted_run(tmp_path):
 
 def test_joblib_launcher_runs_multirun_jobs_in_parallel_processes(toy_task_dir, tmp_path):
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "seqadapt.train", "-m", *FAST, f"task_dir={toy_task_dir}",
-               "tasks.order=[colors,animals]", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-               f"hydra.sweep.dir={sweep}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = multirun(toy_task_dir, sweep, "tasks.order=[colors,animals]", "seed=0,1", "hydra/launcher=joblib",
+                    "hydra.launcher.n_jobs=2")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
     for job in ("0", "1"):
@@ -156,10 +160,8 @@ def test_joblib_launcher_runs_multirun_jobs_in_parallel_processes(toy_task_dir, 
 
 
 def test_ddp_inside_a_local_multirun_is_refused_with_the_fix(toy_task_dir, tmp_path):
-    command = [sys.executable, "-m", "seqadapt.train", "-m", *FAST, f"task_dir={toy_task_dir}",
-               "tasks.order=[colors]", "seed=0,1", "trainer.strategy=ddp", "trainer.devices=2",
-               f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = multirun(toy_task_dir, tmp_path / "sweep", "tasks.order=[colors]", "seed=0,1", "trainer.strategy=ddp",
+                    "trainer.devices=2")
     assert done.returncode != 0
     assert "cannot run inside a local -m multirun" in done.stderr and "submitit_slurm" in done.stderr
 
