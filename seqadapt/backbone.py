@@ -104,8 +104,13 @@ def freeze(model: nn.Module) -> None:
 
 def weights_hash(model: nn.Module) -> str:
     """SHA-256 over the backbone's own tensors (adapters excluded), names included."""
+    return tensors_sha256(shared_state(model))
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over named tensors, names and exact bytes included, in name order."""
     digest = hashlib.sha256()
-    for key, tensor in sorted(shared_state(model).items()):
+    for key, tensor in sorted(tensors.items()):
         digest.update(key.encode())
         digest.update(tensor_bytes(tensor))
     return digest.hexdigest()

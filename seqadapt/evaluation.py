@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader
 
-from seqadapt.backbone import tensor_bytes
+from seqadapt.backbone import tensor_bytes, tensors_sha256
 from seqadapt.module import SeqAdaptModule
 
 
@@ -40,14 +40,6 @@ def task_logits(module: SeqAdaptModule, task: str, loader: DataLoader) -> tuple[
     return torch.cat(logits), torch.cat(labels)
 
 
-def prototypes_sha256(module: SeqAdaptModule, task: str) -> str:
-    """SHA-256 of a task's class prototypes, so the full check also covers what task selection reads."""
-    digest = hashlib.sha256()
-    for tensor in module.prototypes[task].buffers():
-        digest.update(tensor_bytes(tensor))
-    return digest.hexdigest()
-
-
 def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader) -> TaskEvaluation:
     """Accuracy on ``loader`` and SHA-256s of the exact logits and of the task's prototypes: the guard's probe."""
     logits, labels = task_logits(module, task, loader)
@@ -57,5 +49,5 @@ def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader) -> Task
         accuracy=correct / len(labels),
         examples=len(labels),
         logits_sha256=hashlib.sha256(tensor_bytes(logits)).hexdigest(),
-        prototypes_sha256=prototypes_sha256(module, task),
+        prototypes_sha256=tensors_sha256(dict(module.prototypes[task].named_buffers())),  # what selection reads
     )
