@@ -26,17 +26,12 @@ class TaskEvaluation:
 @torch.inference_mode()
 def task_logits(module: SeqAdaptModule, task: str, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     """All logits and labels of ``loader`` under ``task``'s adapters, in loader order."""
-    was_training = module.training
-    module.eval()
     logits, labels = [], []
-    try:
-        with module.routed_to(task):
-            for batch in loader:
-                batch = {key: value.to(module.device) for key, value in batch.items()}
-                logits.append(module(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).float().cpu())
-                labels.append(batch["labels"].cpu())
-    finally:
-        module.train(was_training)
+    with module.evaluating(), module.routed_to(task):
+        for batch in loader:
+            batch = {key: value.to(module.device) for key, value in batch.items()}
+            logits.append(module(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).float().cpu())
+            labels.append(batch["labels"].cpu())
     return torch.cat(logits), torch.cat(labels)
 
 

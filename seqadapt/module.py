@@ -130,6 +130,16 @@ class SeqAdaptModule(pl.LightningModule):
             raise KeyError(f"unknown task(s) {unknown}; this model has tasks {self.tasks}")
 
     @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode (dropout off) for the duration, then back to the mode it had: measuring never changes training."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
+    @contextmanager
     def unrouted(self) -> Iterator[None]:
         """Temporarily run the bare backbone: no task's adapters, whatever is active or routed."""
         router = self.adapters.router if self.adapters is not None else None

@@ -150,16 +150,12 @@ def check_selectors(names: Iterable[str]) -> list[str]:
 @torch.inference_mode()
 def fit_prototypes(module: SeqAdaptModule, task: str, loader: DataLoader) -> None:
     """Compute ``task``'s class centroids from ``loader`` (its training split) on the bare backbone."""
-    was_training = module.training
-    module.eval()
     features, labels = [], []
-    try:
+    with module.evaluating():
         for batch in loader:
             batch = {key: value.to(module.device) for key, value in batch.items()}
             features.append(module.backbone_features(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")))
             labels.append(batch["labels"])
-    finally:
-        module.train(was_training)
     module.prototypes[task].fit(torch.cat(features).float(), torch.cat(labels))
 
 
@@ -189,13 +185,11 @@ def evaluate_selection(
     """
     started = time.perf_counter()
     candidates = list(loaders)
-    was_training = module.training
-    module.eval()
     confusion = {name: torch.zeros(len(candidates), len(candidates), dtype=torch.long) for name in selectors}
     right_when_chosen = {name: [0] * len(candidates) for name in selectors}
     right_with_id = [0] * len(candidates)
     examples = [0] * len(candidates)
-    try:
+    with module.evaluating():
         for true, task in enumerate(candidates):
             for number, batch in enumerate(loaders[task]):
                 remembered = memo.setdefault((task, number), {"logits": {}}) if memo is not None else {"logits": {}}
@@ -210,8 +204,6 @@ def evaluate_selection(
                 for name in selectors:
                     confusion[name][true] += torch.bincount(chosen[name], minlength=len(candidates))
                     right_when_chosen[name][true] += int((own & (chosen[name] == true)).sum())
-    finally:
-        module.train(was_training)
 
     def mean(values: list[float]) -> float:
         return sum(values) / len(values)
