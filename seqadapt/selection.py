@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from functools import cached_property
 from typing import Any, Protocol
 
 import torch
@@ -35,9 +34,10 @@ from seqadapt.module import SeqAdaptModule
 class CandidateBatch:
     """One tokenised batch, the tasks it may belong to, and the forward passes selectors read (each run once).
 
-    ``known`` holds logits already computed for some candidates (row-aligned
-    lists) and ``features`` the bare backbone's features, from an earlier
-    stage; only what is missing is computed, and ``known`` is filled in place.
+    ``memo`` keeps this batch's passes across calls (an earlier stage's):
+    row-aligned logits per candidate under ``"logits"`` and the bare
+    backbone's features under ``"features"``. Only what is missing is
+    computed, and ``memo`` is filled in place.
     """
 
     def __init__(
@@ -45,8 +45,7 @@ class CandidateBatch:
         module: SeqAdaptModule,
         batch: dict[str, torch.Tensor],
         candidates: list[str],
-        known: dict[str, list[torch.Tensor]] | None = None,
-        features: torch.Tensor | None = None,
+        memo: dict[str, Any] | None = None,
     ) -> None:
         if not candidates:
             raise ValueError("no candidate tasks to select from; the model has no tasks yet")
@@ -57,9 +56,8 @@ class CandidateBatch:
         token_type_ids = batch.get("token_type_ids")
         self.token_type_ids = token_type_ids.to(module.device) if token_type_ids is not None else None
         self.candidates = list(candidates)
-        self.known = known if known is not None else {}
-        if features is not None:
-            self.__dict__["features"] = features
+        self.memo = memo if memo is not None else {}
+        self.known: dict[str, list[torch.Tensor]] = self.memo.setdefault("logits", {})
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -84,15 +82,20 @@ class CandidateBatch:
         self._ensure(self.candidates)
         return [self.known[task] for task in self.candidates]
 
-    @cached_property
+    @property
     def features(self) -> torch.Tensor:
         """The bare backbone's pooled features [B, d]."""
-        return self.module.backbone_features(self.input_ids, self.attention_mask, self.token_type_ids)
+        if "features" not in self.memo:
+            self.memo["features"] = self.module.backbone_features(self.input_ids, self.attention_mask, self.token_type_ids)
+        return self.memo["features"]
 
     def logits_under(self, tasks: list[str]) -> list[torch.Tensor]:
-        """Row i's logits under ``tasks[i]``: from what is known, else one pass routing each row to its task."""
-        if len(set(tasks)) == 1 or all(task in self.known for task in tasks):
-            self._ensure(tasks[:1] if len(set(tasks)) == 1 else [])
+        """Row i's logits under ``tasks[i]``: from what is known (one task: its pass, remembered), else one pass
+        routing each row to its own task."""
+        unique = set(tasks)
+        if len(unique) == 1:
+            self._ensure(list(unique))
+        if unique <= self.known.keys():
             return [self.known[task][i] for i, task in enumerate(tasks)]
         return self.module.mixed_logits(self.input_ids, self.attention_mask, tasks, self.token_type_ids)
 
@@ -192,15 +195,13 @@ def evaluate_selection(
     with module.evaluating():
         for true, task in enumerate(candidates):
             for number, batch in enumerate(loaders[task]):
-                remembered = memo.setdefault((task, number), {"logits": {}}) if memo is not None else {"logits": {}}
-                view = CandidateBatch(module, batch, candidates, remembered["logits"], remembered.get("features"))
+                remembered = memo.setdefault((task, number), {}) if memo is not None else None
+                view = CandidateBatch(module, batch, candidates, remembered)
                 chosen = {name: get_selector(name).scores(view).argmax(dim=1).cpu() for name in selectors}
                 labels = batch["labels"]
                 own = torch.stack(view.logits_under([task] * len(view))).argmax(dim=-1).cpu() == labels
                 right_with_id[true] += int(own.sum())
                 examples[true] += len(labels)
-                if "features" in view.__dict__:
-                    remembered["features"] = view.features
                 for name in selectors:
                     confusion[name][true] += torch.bincount(chosen[name], minlength=len(candidates))
                     right_when_chosen[name][true] += int((own & (chosen[name] == true)).sum())
