@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from seqadapt.adapters import AdapterConfig
 from seqadapt.backbone import BackboneConfig, load_backbone
 from seqadapt.data import TaskSpec
-from seqadapt.module import SeqAdaptModule
+from seqadapt.model import SeqAdaptModule
 from seqadapt.strategies import STRATEGIES
 
 BATCH = 32

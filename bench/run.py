@@ -22,6 +22,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import transformers
+from datasets import Dataset
 from safetensors.torch import save_file
 
 from bench.common import (
@@ -33,10 +34,10 @@ from seqadapt.adapters import AdapterConfig
 from seqadapt.adapters.injector import shared_state
 from seqadapt.artefacts import save_task_artefact
 from seqadapt.backbone import load_backbone, tensor_bytes, weights_hash
-from seqadapt.data import Examples, SplitSizes, TaskSpec, build_splits, load_task_spec, read_source
+from seqadapt.data import SplitSizes, TaskSpec, build_splits, load_task_spec, read_source
 from seqadapt.data.splits import TaskSplits
-from seqadapt.evaluation import TaskEvaluation
-from seqadapt.module import SeqAdaptModule
+from seqadapt.model import SeqAdaptModule, mixed_outputs
+from seqadapt.record import TaskEvaluation
 from seqadapt.stream import LoaderConfig, StreamRun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +124,7 @@ def bench_mixed(backbone: str, seq_len: int, steps: int, warmup: int) -> dict[st
 
     @torch.inference_mode()
     def mixed() -> list[torch.Tensor]:
-        return module.mixed_logits(ids, mask, tasks)
+        return mixed_outputs(module, ids, mask, tasks)
 
     @torch.inference_mode()
     def per_task_loop() -> list[torch.Tensor]:
@@ -187,13 +188,13 @@ def tiny_task(index: int, n_train: int, n_test: int) -> TaskSplits:
     words = [f"w{index}x{k}" for k in range(4)]
     filler = "the a of in on at with from to house road tree city".split()
 
-    def examples(n: int) -> Examples:
+    def examples(n: int) -> Dataset:
         labels = [rng.randrange(2) for _ in range(n)]
         texts = [" ".join(rng.sample(filler, 6) + [words[2 * label + rng.randrange(2)]]) for label in labels]
-        return Examples(texts=texts, labels=labels)
+        return Dataset.from_dict({"text": texts, "label": labels})
 
     spec = TaskSpec(name=f"tiny{index:02d}", labels=("a", "b"), source={})
-    return TaskSplits(spec=spec, train=examples(n_train), val=Examples([], []), test=examples(n_test))
+    return TaskSplits(spec=spec, train=examples(n_train), val=examples(0), test=examples(n_test))
 
 
 def guard_stream(n_tasks: int, n_train: int, n_test: int, out: Path, full_check_every: int | None) -> dict[str, Any]:
@@ -209,7 +210,7 @@ def guard_stream(n_tasks: int, n_train: int, n_test: int, out: Path, full_check_
     return StreamRun(
         module, tasks, backbone.tokenizer, make_trainer=make_trainer, output_dir=out,
         loaders=LoaderConfig(max_length=64, batch_size=BATCH, eval_batch_size=64), full_check_every=full_check_every,
-    ).run()
+    ).run().to_dict()
 
 
 def guard_share(stage: dict[str, Any]) -> float:
@@ -277,10 +278,10 @@ def write_accuracy_data(path: Path, task: str, steps: int, n_test: int, max_leng
     tensors = {}
     for split in ("train", "test"):
         examples = getattr(splits, split)
-        encoded = tokenizer(examples.texts, truncation=True, max_length=max_length, padding="longest",
+        encoded = tokenizer(examples["text"], truncation=True, max_length=max_length, padding="longest",
                             return_tensors="pt")
         tensors.update({f"{split}_input_ids": encoded["input_ids"], f"{split}_attention_mask": encoded["attention_mask"],
-                        f"{split}_labels": torch.tensor(examples.labels)})
+                        f"{split}_labels": torch.tensor(examples["label"])})
     save_file(tensors, str(path))
     return spec.num_labels
 

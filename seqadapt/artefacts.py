@@ -6,7 +6,7 @@ Layout inside a run directory::
     artefacts/<task>/adapter.safetensors   adapters, head (and LayerNorm copies), class prototypes: that task only
     artefacts/<task>/manifest.json         what is needed to trust and rebuild it
 
-Both files are written through a temporary file and an atomic rename, and the
+Both files are written with :func:`seqadapt.io.atomic_write`, and the
 manifest comes last and records the weights file's SHA-256: a crash leaves
 either a complete, verifiable artefact or none (weights without a manifest
 are never loaded). Nothing here unpickles: weights are read only from
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,9 @@ from safetensors.torch import save as save_safetensors
 
 from seqadapt import __version__
 from seqadapt.data.tasks import TaskSpec
-from seqadapt.evaluation import TaskEvaluation
-from seqadapt.module import SeqAdaptModule
+from seqadapt.io import atomic_write
+from seqadapt.model import SeqAdaptModule, parameter_budget
+from seqadapt.record import TaskEvaluation
 
 FORMAT_VERSION = 2  # 2: a task's tensors include its class prototypes
 RUN_CONFIG = "run_config.yaml"
@@ -66,16 +66,6 @@ def task_artefact_dir(run_dir: Path, task: str) -> Path:
     return Path(run_dir) / ARTEFACTS / task
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file, flushed to disk, and an atomic rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def save_task_artefact(
     module: SeqAdaptModule,
     learned: TaskEvaluation,
@@ -94,7 +84,7 @@ def save_task_artefact(
     task = learned.task
     directory = task_artefact_dir(run_dir, task)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {key: value.detach().cpu().contiguous() for key, value in module.task_state(task).items()}
+    tensors = {key: value.detach().cpu().contiguous() for key, value in module.tensors.of(task).items()}
     weights = save_safetensors(tensors, metadata={"seqadapt_task": task})  # one key: byte-identical files
     atomic_write(directory / WEIGHTS_FILE, weights)
     manifest = {
@@ -111,7 +101,7 @@ def save_task_artefact(
         "weights": {"file": WEIGHTS_FILE, "sha256": hashlib.sha256(weights).hexdigest(), "bytes": len(weights)},
         "learned": asdict(learned),
         "settings": settings,
-        "budget": asdict(module.parameter_budget(task)),
+        "budget": asdict(parameter_budget(module, task)),
     }
     atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
     return directory
@@ -195,4 +185,4 @@ def install_task(module: SeqAdaptModule, artefact: TaskArtefact) -> None:
             f"{artefact.manifest['adapter']}, the model has {asdict(module.adapters.config)}"
         )
     module.add_task(artefact.spec)
-    module.load_task_state(artefact.spec.name, artefact.tensors)
+    module.tensors.load(artefact.spec.name, artefact.tensors)

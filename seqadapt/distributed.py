@@ -14,6 +14,8 @@ import os
 from typing import Any
 
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 def is_rank_zero() -> bool:
@@ -45,3 +47,22 @@ def close_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def ignore_frozen_under_ddp(module: nn.Module) -> None:
+    """Under DDP, synchronise only what trains.
+
+    DDP otherwise broadcasts every parameter and buffer from rank 0 in
+    place when a fit starts (and buffers at every step): 22.7M frozen
+    backbone weights moved for nothing, and writes to earlier tasks'
+    tensors that the guard's tensor check rightly reports. Frozen tensors
+    are identical on every rank by construction: the same loaded weights,
+    and each stage seeded alike before its task is created.
+    """
+    for param in module.parameters():
+        if param.requires_grad and hasattr(param, "_ddp_ignored"):
+            del param._ddp_ignored  # trained again (a shared adapter, a fine-tuned backbone)
+    frozen = [name for name, param in module.named_parameters() if not param.requires_grad]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        module, frozen + [name for name, _ in module.named_buffers()]
+    )

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
 
-from seqadapt.evaluation import TaskEvaluation
+from seqadapt.record import GuardVerdict, TaskEvaluation
 
 GuardMode = Literal["strict", "report"]
-CheckKind = Literal["full", "tensors"]
 Tensors = dict[str, torch.Tensor]
 
 
 class ForgettingError(RuntimeError):
     """An earlier task changed after a later stage: the stream stops here."""
-
-
-@dataclass(frozen=True)
-class GuardVerdict:
-    stage: int
-    trained_task: str
-    checked: list[str]
-    violations: list[str] = field(default_factory=list)
-    kind: CheckKind = "full"
-
-    @property
-    def passed(self) -> bool:
-        return not self.violations
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed}
 
 
 def storage_marks(tensors: Tensors) -> dict[str, tuple[int, int]]:
@@ -43,7 +25,7 @@ class ForgettingGuard:
     """Remembers each task's accuracy and logit fingerprint when it is learned, then checks them.
 
     The full check (:meth:`check`): a task passes a later stage only if (a)
-    its test accuracy is exactly the learned value, (b) its test logits and
+    its test accuracy is exactly the learned value, (b) its test outputs (logits for classification) and
     its task-selection prototypes are bit-identical (same SHA-256s), and (c)
     the backbone's weight hash is the one the stream started with. It costs a forward pass over every earlier task's
     test split, so it grows with the number of tasks.

@@ -11,19 +11,27 @@ matplotlib.use("Agg")  # files only; no display on the machines this runs on
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from seqadapt.record import RunRecord  # noqa: E402
 
-def _matrix(results: dict) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in row] for row in results["accuracy_matrix"]], dtype=float)
+PLOT_FILES = {
+    "accuracy_matrix": "accuracy_matrix.png",
+    "accuracy_curves": "accuracy_curves.png",
+    "task_selection": "task_selection.png",
+}
 
 
-def _stage_labels(results: dict) -> list[str]:
-    return [f"{s['stage']}. {s['task']}" for s in results["stages"]]
+def _matrix(results: RunRecord) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] for row in results.accuracy_matrix], dtype=float)
 
 
-def accuracy_heatmap(results: dict, path: Path) -> Path:
+def _stage_labels(results: RunRecord) -> list[str]:
+    return [f"{s.stage}. {s.task}" for s in results.stages]
+
+
+def accuracy_heatmap(results: RunRecord, path: Path) -> Path:
     """``R[i][j]`` with values written in the cells; rows are stages, columns tasks."""
     matrix = _matrix(results)
-    tasks = results["tasks"]
+    tasks = results.tasks
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(tasks), 1.2 + 0.7 * len(matrix)))
     image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
     for (i, j), value in np.ndenumerate(matrix):
@@ -33,8 +41,7 @@ def accuracy_heatmap(results: dict, path: Path) -> Path:
     ax.set_yticks(range(len(matrix)), _stage_labels(results))
     ax.set_xlabel("evaluated task")
     ax.set_ylabel("after training stage")
-    strategy = results.get("strategy", "")
-    ax.set_title(f"Accuracy matrix {strategy}  ACC={results['metrics'].get('acc', float('nan')):.3f}")
+    ax.set_title(f"Accuracy matrix {results.strategy}  ACC={results.metrics.get('acc', float('nan')):.3f}")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -55,12 +62,12 @@ def _save_stage_lines(fig: plt.Figure, ax: plt.Axes, ylabel: str, title: str, pa
     return path
 
 
-def accuracy_curves(results: dict, path: Path) -> Path:
+def accuracy_curves(results: RunRecord, path: Path) -> Path:
     """One line per task from the stage it was learned on: flat lines mean nothing was forgotten."""
     matrix = _matrix(results)
     fig, ax = plt.subplots(figsize=(6.5, 4))
     stages = np.arange(1, len(matrix) + 1)
-    for j, task in enumerate(results["tasks"]):
+    for j, task in enumerate(results.tasks):
         column = matrix[:, j]
         seen = ~np.isnan(column)
         ax.plot(stages[seen], column[seen], marker="o", label=task)
@@ -68,27 +75,35 @@ def accuracy_curves(results: dict, path: Path) -> Path:
     return _save_stage_lines(fig, ax, "test accuracy", "Accuracy of each task across stages", path)
 
 
-def task_selection_curves(results: dict, path: Path) -> Path:
+def task_selection_curves(results: RunRecord, path: Path) -> Path:
     """Per selector, task-ID accuracy (solid) and accuracy without task IDs (dashed) against the accuracy with them."""
-    stages = [s for s in results["stages"] if s.get("task_selection")]
+    stages = [s for s in results.stages if s.task_selection]
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    x = np.array([s["stage"] for s in stages])
-    ax.plot(x, [s["task_selection"]["with_task_id"]["accuracy"] for s in stages], color="black", marker="o",
+    x = np.array([s.stage for s in stages])
+    ax.plot(x, [s.task_selection["with_task_id"]["accuracy"] for s in stages], color="black", marker="o",
             label="accuracy with task IDs")
-    for color, selector in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], results.get("selectors", [])):
-        records = [s["task_selection"]["selectors"][selector] for s in stages]
+    for color, selector in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], results.selectors):
+        records = [s.task_selection["selectors"][selector] for s in stages]
         ax.plot(x, [r["task_id_accuracy"] for r in records], color=color, marker="o", label=f"{selector}: task ID")
         ax.plot(x, [r["accuracy"] for r in records], color=color, marker="s", linestyle="--",
                 label=f"{selector}: accuracy without task IDs")
-    ax.set_xticks(x, [f"{s['stage']}. {s['task']}" for s in stages], rotation=20, ha="right")
+    ax.set_xticks(x, [f"{s.stage}. {s.task}" for s in stages], rotation=20, ha="right")
     return _save_stage_lines(fig, ax, "mean over tasks seen so far", "Inference without task IDs", path)
 
 
-def write_run_plots(results: dict, output_dir: Path) -> dict[str, Path]:
+def write_run_plots(results: RunRecord, output_dir: Path) -> dict[str, Path]:
+    """Every plot the run's record supports, written into ``output_dir``; returns their paths by name."""
+    output_dir = Path(output_dir)
     plots = {
-        "accuracy_matrix": accuracy_heatmap(results, Path(output_dir) / "accuracy_matrix.png"),
-        "accuracy_curves": accuracy_curves(results, Path(output_dir) / "accuracy_curves.png"),
+        "accuracy_matrix": accuracy_heatmap(results, output_dir / PLOT_FILES["accuracy_matrix"]),
+        "accuracy_curves": accuracy_curves(results, output_dir / PLOT_FILES["accuracy_curves"]),
     }
-    if any(stage.get("task_selection") for stage in results["stages"]):
-        plots["task_selection"] = task_selection_curves(results, Path(output_dir) / "task_selection.png")
+    if any(stage.task_selection for stage in results.stages):
+        plots["task_selection"] = task_selection_curves(results, output_dir / PLOT_FILES["task_selection"])
     return plots
+
+
+def existing_plots(output_dir: Path) -> dict[str, Path]:
+    """The run's plots that exist in ``output_dir``, by name."""
+    paths = {name: Path(output_dir) / file for name, file in PLOT_FILES.items()}
+    return {name: path for name, path in paths.items() if path.is_file()}

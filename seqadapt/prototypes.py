@@ -9,9 +9,15 @@ the forgetting guard.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+if TYPE_CHECKING:
+    from seqadapt.model import SeqAdaptModule
 
 
 class TaskPrototypes(nn.Module):
@@ -42,3 +48,15 @@ class TaskPrototypes(nn.Module):
             raise RuntimeError("prototypes were never computed: fit() them on the task's training split first")
         cosine = F.normalize(features.float(), dim=-1) @ F.normalize(self.centroids.float(), dim=-1).T  # [N, K]
         return cosine.masked_fill(self.counts == 0, float("-inf")).amax(dim=-1)
+
+
+@torch.inference_mode()
+def fit_prototypes(module: SeqAdaptModule, task: str, loader: DataLoader) -> None:
+    """Compute ``task``'s class centroids from ``loader`` (its training split) on the bare backbone."""
+    features, labels = [], []
+    with module.evaluating():
+        for batch in loader:
+            batch = {key: value.to(module.device) for key, value in batch.items()}
+            features.append(module.backbone_features(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")))
+            labels.append(batch["labels"])
+    module.prototypes[task].fit(torch.cat(features).float(), torch.cat(labels))

@@ -23,6 +23,12 @@ class Strategy:
     joint: bool
     expects_forgetting: bool
 
+    @property
+    def isolates_tasks(self) -> bool:
+        """Each task's parameters are its own and nothing shared trains: earlier tasks cannot change, so each
+        stage leaves a per-task artefact, a run can resume, and tensor checks and remembered passes are sound."""
+        return self.adapters == "per_task" and not self.train_backbone
+
 
 STRATEGIES: dict[str, Strategy] = {
     "adapter": Strategy("adapter", adapters="per_task", train_backbone=False, joint=False, expects_forgetting=False),

@@ -22,10 +22,11 @@ from seqadapt.artefacts import (
 )
 from seqadapt.backbone import tensor_bytes, weights_hash
 from seqadapt.data import TaskSpec
-from seqadapt.evaluation import TaskEvaluation, evaluate_task
-from seqadapt.module import SeqAdaptModule
+from seqadapt.evaluation import evaluate_task
+from seqadapt.record import TaskEvaluation
+from seqadapt.model import SeqAdaptModule
 from tests.conftest import TOY_TASKS, tiny_model, write_toy_task
-from tests.test_stream import ORDER, stream
+from tests.stream.test_run import ORDER, stream
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seqadapt"
 
@@ -39,7 +40,7 @@ def finished_run(tmp_path_factory, tokenizer):
     for name in TOY_TASKS:
         write_toy_task(task_dir, name)
     run = stream(SeqAdaptModule, task_dir, tokenizer, root / "run")
-    results = run.run()
+    results = run.run().to_dict()
     return run, results
 
 
@@ -65,10 +66,10 @@ def test_each_stage_leaves_only_its_own_tensors_and_a_manifest(finished_run):
         assert manifest["settings"] == {"max_length": 16, "batch_size": 16, "eval_batch_size": 32}
 
         artefact = load_task_artefact(directory, backbone_sha256=results["backbone_sha256"])
-        assert set(artefact.tensors) == set(run.module.task_state(task))
+        assert set(artefact.tensors) == set(run.module.tensors.of(task))
         assert not set(artefact.tensors) & frozen_keys  # no frozen backbone weight is ever saved
         assert all(f".{task}." in key or key.startswith(f"heads.{task}.") for key in artefact.tensors)
-        for key, value in run.module.task_state(task).items():
+        for key, value in run.module.tensors.of(task).items():
             assert torch.equal(artefact.tensors[key], value)
         assert sorted(p.name for p in directory.iterdir()) == ["adapter.safetensors", "manifest.json"]
     backbone_bytes = sum(len(tensor_bytes(t)) for t in run.module.backbone.state_dict().values())
@@ -82,7 +83,7 @@ def test_artefacts_rebuild_the_task_exactly_in_a_fresh_model(finished_run):
     for task in run.tasks:
         artefact = load_task_artefact(task_artefact_dir(run.output_dir, task.spec.name), backbone_sha256=sha)
         install_task(module, artefact)
-        assert evaluate_task(module, task.spec.name, run._test_loader(task)) == artefact.learned
+        assert evaluate_task(module, task.spec.name, run.loaders.test(task)) == artefact.learned
 
 
 def test_wrong_backbone_is_refused_naming_both_hashes(finished_run):
@@ -172,7 +173,7 @@ def test_per_task_layer_norms_travel_with_the_task(tmp_path):
     module = SeqAdaptModule(tiny_model(), config)
     module.add_task(TaskSpec(name="t", labels=("a", "b"), source={}))
     with torch.no_grad():
-        for value in module.task_state("t").values():
+        for value in module.tensors.of("t").values():
             value.add_(torch.randn_like(value))  # as if trained: differs from any fresh init
     learned = TaskEvaluation(task="t", accuracy=0.5, examples=2, logits_sha256="0" * 64)
     sha = weights_hash(module.backbone)
@@ -183,5 +184,5 @@ def test_per_task_layer_norms_travel_with_the_task(tmp_path):
     assert any(".norms.t." in key for key in artefact.tensors)
     fresh = SeqAdaptModule(tiny_model(), config)
     install_task(fresh, artefact)
-    for key, value in module.task_state("t").items():
-        assert torch.equal(fresh.task_state("t")[key], value), key
+    for key, value in module.tensors.of("t").items():
+        assert torch.equal(fresh.tensors.of("t")[key], value), key

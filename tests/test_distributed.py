@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 from seqadapt.distributed import is_rank_zero, share_from_rank_zero
-from seqadapt.predict import load_stream
-from seqadapt.tracking import read_offline_run
-from tests.test_train import FAST
+from seqadapt.serving import load_stream
+from tests.wandb_reader import read_offline_run
+from tests.cli.test_train import FAST
 
 
 def test_rank_zero_is_read_from_the_launchers_environment(monkeypatch):
@@ -27,7 +27,7 @@ def test_rank_zero_is_read_from_the_launchers_environment(monkeypatch):
 
 
 def test_two_task_stream_on_two_ddp_processes_gives_the_same_guard_verdicts(toy_task_dir, tmp_path):
-    command = [sys.executable, "-m", "seqadapt.train", *FAST, f"task_dir={toy_task_dir}",
+    command = [sys.executable, "-m", "seqadapt.cli.train", *FAST, f"task_dir={toy_task_dir}",
                "tasks.order=[colors,animals]", "logger=wandb"]
     runs = {}
     for name, extra in (("single", []), ("ddp", ["trainer.strategy=ddp", "trainer.devices=2"])):
@@ -61,7 +61,7 @@ def test_two_task_stream_on_two_ddp_processes_gives_the_same_guard_verdicts(toy_
 def test_ddp_leaves_frozen_and_earlier_task_tensors_unwritten_so_tensor_checks_pass(toy_task_dir, tmp_path):
     # DDP would broadcast every tensor from rank 0 in place at each fit; the module tells it to skip frozen ones
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "seqadapt.train", *FAST, f"task_dir={toy_task_dir}",
+    command = [sys.executable, "-m", "seqadapt.cli.train", *FAST, f"task_dir={toy_task_dir}",
                "tasks.order=[colors,animals,weather]", "trainer.strategy=ddp", "trainer.devices=2",
                "guard.full_check_every=null", f"hydra.run.dir={out}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from seqadapt.evaluation import TaskEvaluation
+from seqadapt.record import TaskEvaluation
 from seqadapt.guard import ForgettingError, ForgettingGuard
 
 

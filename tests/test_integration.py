@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from seqadapt.data import SplitSizes, build_splits, load_task_spec, read_source
-from seqadapt.train import CONFIG_DIR, run
+from seqadapt.cli.train import CONFIG_DIR, run
 
 pytestmark = pytest.mark.integration
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 def majority_share(task: str, sizes: SplitSizes) -> float:
     spec = load_task_spec(task)
     test = build_splits(spec, read_source(spec), sizes).test
-    return max(Counter(test.labels).values()) / len(test)
+    return max(Counter(test["label"]).values()) / len(test)
 
 
 def test_minilm_learns_two_real_tasks_without_forgetting(tmp_path):
@@ -28,7 +28,7 @@ def test_minilm_learns_two_real_tasks_without_forgetting(tmp_path):
     ]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
-    results = run(cfg, tmp_path)
+    results = run(cfg, tmp_path).to_dict()
 
     sizes = SplitSizes(train=600, val=100, test=300, seed=cfg.data.split_seed)
     final = results["accuracy_matrix"][-1]

@@ -6,10 +6,11 @@ import torch
 from seqadapt.adapters import AdapterConfig
 from seqadapt.backbone import weights_hash
 from seqadapt.data import TaskSpec
-from seqadapt.module import SeqAdaptModule
+from seqadapt.model import SeqAdaptModule, parameter_budget
+from seqadapt.model.steps import batch_loss
 from seqadapt.strategies import SHARED_ADAPTER, get_strategy
 from tests.conftest import tiny_model
-from tests.test_stream import stream
+from tests.stream.test_run import stream
 
 
 def spec(name: str) -> TaskSpec:
@@ -44,7 +45,7 @@ def test_shared_adapter_is_one_set_of_tensors_for_all_tasks():
     module.set_active_task("a")
     shared = {id(p) for p in module.adapters.task_parameters(SHARED_ADAPTER)}
     assert shared <= {id(p) for p in module.parameters() if p.requires_grad}
-    assert module.parameter_budget("a").adapter_params == 0  # owned by no single task
+    assert parameter_budget(module, "a").adapter_params == 0  # owned by no single task
 
 
 def test_joint_step_routes_each_example_to_its_head():
@@ -61,14 +62,14 @@ def test_joint_step_routes_each_example_to_its_head():
             batch["labels"][batch["task_index"] == i], reduction="sum")
         for i, t in enumerate(["a", "b"])
     ) / 6
-    assert torch.allclose(module._joint_step(batch, "train"), expected)
+    assert torch.allclose(batch_loss(module, batch, "train"), expected)
 
 
 @pytest.mark.parametrize("strategy", ["finetune", "shared_adapter"])
 def test_forgetting_baselines_are_recorded_in_report_mode(strategy, toy_task_dir, tokenizer, tmp_path):
     run = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path, strategy=strategy, guard_mode="report")
     before = weights_hash(run.module.backbone)
-    results = run.run()
+    results = run.run().to_dict()
     assert results["completed_stages"] == 3
     later = [stage["guard"] for stage in results["stages"][1:]]
     assert all(not verdict["passed"] for verdict in later)
@@ -76,7 +77,7 @@ def test_forgetting_baselines_are_recorded_in_report_mode(strategy, toy_task_dir
 
 
 def test_joint_has_one_stage_and_one_row(toy_task_dir, tokenizer, tmp_path):
-    results = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path, strategy="joint", guard_mode="report").run()
+    results = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path, strategy="joint", guard_mode="report").run().to_dict()
     assert results["completed_stages"] == 1 and len(results["accuracy_matrix"]) == 1
     assert all(value is not None for value in results["accuracy_matrix"][0])
     assert results["metrics"]["bwt"] is None and results["metrics"]["acc"] > 0

@@ -5,25 +5,25 @@ from pathlib import Path
 
 import pytest
 
-from seqadapt.tracking import WandbConfig, WandbTracker, _records, read_offline_run
+from seqadapt.record import GuardVerdict, RunRecord, StageRecord, TaskEvaluation
+from seqadapt.tracking import WandbConfig, WandbTracker
+from tests.wandb_reader import _records, read_offline_run
 
 
 def test_tracker_logs_stage_results_and_finishes(tmp_path):
     tracker = WandbTracker(WandbConfig(group="g1", name="r1"), tmp_path, {"strategy": {"name": "adapter"}})
-    stage = {
-        "stage": 1, "task": "a", "train_seconds": 1.5, "eval_seconds": 0.5, "guard": {"passed": True},
-        "evaluations": [{"task": "a", "accuracy": 0.75}],
-        "task_selection": {
+    stage = StageRecord(
+        stage=1, task="a", train_examples=8, test_examples=4, train_seconds=1.5, train_processes=1, eval_seconds=0.5,
+        guard_seconds=0.1, evaluations=[TaskEvaluation(task="a", accuracy=0.75, examples=4, logits_sha256="0" * 64)],
+        carried={}, guard=GuardVerdict(stage=1, trained_task="a", checked=[]),
+        task_selection={
             "with_task_id": {"accuracy": 0.75},
             "selectors": {"entropy": {"task_id_accuracy": 0.9, "accuracy": 0.7}},
         },
-    }
+    )
     tracker.log_stage(stage)
-    results = {
-        "tasks": ["a"], "stages": [stage], "accuracy_matrix": [[0.75]], "completed_stages": 1,
-        "metrics": {"acc": 0.75, "bwt": 0.0, "fwt": None},
-        "params_per_task": {"a": {"total_params": 123}},
-    }
+    results = RunRecord(tasks=["a"], plan=[["a"]], params_per_task={"a": {"total_params": 123}})
+    results.add_stage(stage)
     tracker.log_results(results, {})
     tracker.finish()
 

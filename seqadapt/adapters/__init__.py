@@ -2,13 +2,14 @@
 
 from seqadapt.adapters.config import AdapterConfig
 from seqadapt.adapters.injector import LAYOUTS, TaskAdapters, UnsupportedArchitectureError, shared_state, shared_tensor_reader
-from seqadapt.adapters.layer import BottleneckAdapter
+from seqadapt.adapters.layer import BottleneckAdapter, TaskRouter
 
 __all__ = [
     "LAYOUTS",
     "AdapterConfig",
     "BottleneckAdapter",
     "TaskAdapters",
+    "TaskRouter",
     "UnsupportedArchitectureError",
     "shared_state",
     "shared_tensor_reader",

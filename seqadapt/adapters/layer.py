@@ -9,6 +9,8 @@ tasks is one assignment rather than a walk over the model.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -22,17 +24,46 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 class TaskRouter:
-    """Names the task whose adapters run; ``None`` runs the bare backbone.
+    """Names the adapter that runs; ``None`` runs the bare backbone.
 
+    :meth:`activate` sets the adapter that runs until the next call (what a
+    stage trains); :meth:`route` and :meth:`route_rows` change it for the
+    duration of a ``with`` block and put it back afterwards, also on error.
     For a batch that mixes tasks, ``rows`` maps each adapter name to the batch
     rows that run through it, and takes precedence over ``active``. A plain
     object, not a module: it carries no weights and must not appear in state
-    dicts. All wrappers of one model share the same instance.
+    dicts. All wrappers of one model share the same instance; they only read it.
     """
 
     def __init__(self) -> None:
         self.active: str | None = None
         self.rows: dict[str, torch.Tensor] | None = None
+
+    def activate(self, adapter: str | None) -> None:
+        """Run ``adapter`` (``None``: none) from now on, for every row."""
+        self.active, self.rows = adapter, None
+
+    @contextmanager
+    def route(self, adapter: str | None) -> Iterator[None]:
+        """Run ``adapter`` (``None``: the bare backbone) for every row inside the block."""
+        with self._restoring():
+            self.activate(adapter)
+            yield
+
+    @contextmanager
+    def route_rows(self, rows: dict[str, torch.Tensor]) -> Iterator[None]:
+        """Inside the block, run the batch rows ``rows[name]`` through adapter ``name``."""
+        with self._restoring():
+            self.rows = rows
+            yield
+
+    @contextmanager
+    def _restoring(self) -> Iterator[None]:
+        previous = self.active, self.rows
+        try:
+            yield
+        finally:
+            self.active, self.rows = previous
 
 
 def route_rows(

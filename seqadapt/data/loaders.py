@@ -1,41 +1,30 @@
-"""Tokenised datasets and DataLoaders with per-batch padding."""
+"""DataLoaders over a task kind's encoded ``datasets.Dataset`` s, padded per batch."""
 
 from __future__ import annotations
 
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from datasets import Dataset, concatenate_datasets
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
 
-from seqadapt.data.splits import Examples
+from seqadapt.kinds import TaskKind
 
 
-class EncodedExamples(Dataset):
-    """Examples tokenised once up front, so epochs and re-evaluations never re-tokenise.
+def encode(rows: Dataset, kind: TaskKind, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+    """``rows`` tokenised once by ``kind`` (``Dataset.map``), as torch tensors: epochs never re-tokenise."""
+    return kind.encode(rows, tokenizer, max_length).with_format("torch")
 
-    With ``task_index`` every item also says which task it belongs to, for
-    batches that mix tasks (joint training).
-    """
 
-    def __init__(
-        self, examples: Examples, tokenizer: PreTrainedTokenizerBase, max_length: int, task_index: int | None = None
-    ) -> None:
-        encoded = tokenizer(examples.texts, truncation=True, max_length=max_length)
-        keys = list(encoded.keys())
-        extra = {} if task_index is None else {"task_index": task_index}
-        self.items = [
-            {**{key: encoded[key][i] for key in keys}, "labels": label, **extra}
-            for i, label in enumerate(examples.labels)
-        ]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> dict:
-        return self.items[index]
+def mixed(parts: list[Dataset]) -> Dataset:
+    """Encoded datasets of several tasks in one, each row tagged with its task's position in ``parts``."""
+    return concatenate_datasets(
+        [part.add_column("task_index", [index] * len(part)) for index, part in enumerate(parts)]
+    ).with_format("torch")
 
 
 def make_loader(
-    examples: Examples | list[Examples],
+    rows: Dataset | list[Dataset],
+    kind: TaskKind,
     tokenizer: PreTrainedTokenizerBase,
     *,
     max_length: int,
@@ -43,21 +32,17 @@ def make_loader(
     shuffle: bool = False,
     seed: int = 0,
 ) -> DataLoader:
-    """A loader that pads each batch to its longest example; a list of Examples gives mixed-task batches.
+    """A loader that pads each batch to its longest example; a list of datasets gives mixed-task batches.
 
     Evaluation loaders are never shuffled: with a fixed batch size every
-    re-evaluation sees the same batches, which is what makes logits
+    re-evaluation sees the same batches, which is what makes outputs
     bit-identical across stages.
     """
-    if isinstance(examples, Examples):
-        dataset: Dataset = EncodedExamples(examples, tokenizer, max_length)
+    if isinstance(rows, Dataset):
+        dataset = encode(rows, kind, tokenizer, max_length)
     else:
-        dataset = ConcatDataset([EncodedExamples(part, tokenizer, max_length, i) for i, part in enumerate(examples)])
+        dataset = mixed([kind.encode(part, tokenizer, max_length) for part in rows])
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        collate_fn=DataCollatorWithPadding(tokenizer),
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=kind.collator(tokenizer)
     )

@@ -9,17 +9,16 @@ from typing import Any
 
 import yaml
 
+from seqadapt.errors import TaskDefinitionError
+
 DEFAULT_TASK_DIR = Path(__file__).resolve().parents[2] / "tasks"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-class TaskDefinitionError(ValueError):
-    """A task name or definition file is wrong; the message says how to fix it."""
-
-
 @dataclass(frozen=True)
 class TaskSpec:
-    """What a task is: where its examples come from and which labels it has.
+    """What a task is: where its examples come from, which labels it has, and its ``type`` (a task kind,
+    see :mod:`seqadapt.kinds`, which checks the rest of the definition).
 
     ``source`` is a mapping whose ``kind`` picks the reader (``package_file``,
     ``local_files`` or ``hf_dataset``; see :mod:`seqadapt.data.sources`).
@@ -36,6 +35,7 @@ class TaskSpec:
     label_map: dict[str, str] = field(default_factory=dict)
     drop_labels: tuple[str, ...] = ()
     description: str = ""
+    type: str = "classification"
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -43,10 +43,13 @@ class TaskSpec:
                 f"task name '{self.name}' must start with a letter and use only letters, digits and '_' "
                 "(it becomes a module and file name)"
             )
-        if len(self.labels) < 2:
-            raise TaskDefinitionError(f"task '{self.name}' declares {len(self.labels)} label(s); a classifier needs >= 2")
-        if len(set(self.labels)) != len(self.labels):
-            raise TaskDefinitionError(f"task '{self.name}' declares duplicate labels: {list(self.labels)}")
+        from seqadapt import kinds  # the kinds read TaskSpec; imported here, when a spec is made
+
+        if self.type not in kinds.TASK_KINDS:
+            raise TaskDefinitionError(
+                f"task '{self.name}' has type '{self.type}'; choose one of {sorted(kinds.TASK_KINDS)}"
+            )
+        kinds.get_kind(self.type).check_spec(self)
 
     @property
     def num_labels(self) -> int:

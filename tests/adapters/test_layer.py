@@ -17,7 +17,7 @@ def test_zero_init_adapter_is_exact_identity(model_type, placement):
     bare = _hidden(model, input_ids)
     adapters = TaskAdapters(model, AdapterConfig(bottleneck=8, init_scale=0.0, placement=placement))
     adapters.add_task("t")
-    adapters.router.active = "t"
+    adapters.router.activate("t")
     assert torch.equal(_hidden(model, input_ids), bare)
 
 
@@ -27,7 +27,7 @@ def test_default_init_is_near_identity_but_not_identity():
     bare = _hidden(model, input_ids)
     adapters = TaskAdapters(model, AdapterConfig(bottleneck=8))
     adapters.add_task("t")
-    adapters.router.active = "t"
+    adapters.router.activate("t")
     adapted = _hidden(model, input_ids)
     assert not torch.equal(adapted, bare)
     assert (adapted - bare).abs().max() < 1e-2
@@ -66,3 +66,17 @@ def test_reduction_factor_sets_bottleneck():
 def test_bad_adapter_config_is_refused(kwargs):
     with pytest.raises(ValueError):
         AdapterConfig(**kwargs)
+
+
+def test_router_contexts_put_the_routing_back_also_on_error():
+    adapters = TaskAdapters(tiny_model(), AdapterConfig(bottleneck=8))
+    adapters.add_task("t")
+    router = adapters.router
+    router.activate("t")
+    with router.route(None):
+        assert router.active is None
+    rows = {"t": torch.tensor([0, 2])}
+    with pytest.raises(RuntimeError, match="boom"), router.route_rows(rows):
+        assert router.rows is rows and router.active == "t"
+        raise RuntimeError("boom")
+    assert router.active == "t" and router.rows is None

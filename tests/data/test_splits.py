@@ -1,5 +1,7 @@
-import pandas as pd
+from collections import Counter
+
 import pytest
+from datasets import Dataset
 
 from seqadapt.data import SplitSizes, TaskDataError, TaskSpec, build_splits, load_task_spec, read_source
 
@@ -7,7 +9,7 @@ SPEC = TaskSpec(name="t", labels=("neg", "pos"), source={"kind": "local_files", 
 
 
 def frame(labels, text="some text"):
-    return pd.DataFrame({"text": [f"{text} {i}" for i in range(len(labels))], "label": labels})
+    return Dataset.from_dict({"text": [f"{text} {i}" for i in range(len(labels))], "label": labels})
 
 
 def test_splits_are_deterministic_and_disjoint():
@@ -19,15 +21,15 @@ def test_splits_are_deterministic_and_disjoint():
     assert first == second
     assert first.test != other.test
     assert (len(first.train), len(first.val), len(first.test)) == (300, 50, 100)
-    texts = frames["all"]["text"]
-    repeated_in_source = set(texts[texts.duplicated()])  # TREC repeats a few questions verbatim
-    assert not (set(first.test.texts) & set(first.train.texts)) - repeated_in_source
+    texts = Counter(frames["all"]["text"])
+    repeated_in_source = {text for text, count in texts.items() if count > 1}  # TREC repeats a few questions verbatim
+    assert not (set(first.test["text"]) & set(first.train["text"])) - repeated_in_source
 
 
 def test_source_test_split_is_kept_as_test_pool():
     frames = {"train": frame(["neg", "pos"] * 50, "train"), "test": frame(["neg", "pos"] * 10, "test")}
     splits = build_splits(SPEC, frames, SplitSizes(train=None, val=10, test=None))
-    assert len(splits.test) == 20 and all(t.startswith("test") for t in splits.test.texts)
+    assert len(splits.test) == 20 and all(t.startswith("test") for t in splits.test["text"])
     assert len(splits.train) + len(splits.val) == 100
 
 
@@ -55,7 +57,7 @@ def test_single_class_training_data_is_refused():
 
 
 def test_missing_text_column_names_the_columns():
-    bad = pd.DataFrame({"body": ["x"] * 10, "label": ["neg", "pos"] * 5})
+    bad = Dataset.from_dict({"body": ["x"] * 10, "label": ["neg", "pos"] * 5})
     with pytest.raises(TaskDataError, match=r"column 'text' is not in the data \(columns: \['body', 'label'\]\)"):
         build_splits(SPEC, {"all": bad}, SplitSizes())
 

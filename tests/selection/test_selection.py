@@ -4,12 +4,18 @@ import pytest
 import torch
 
 from seqadapt.adapters import AdapterConfig
-from seqadapt.data import Examples, make_loader
+from datasets import Dataset
+
+from seqadapt.data import make_loader
 from seqadapt.evaluation import evaluate_task
-from seqadapt.module import SeqAdaptModule
-from seqadapt.selection import CandidateBatch, SELECTORS, check_selectors, evaluate_selection, fit_prototypes
+from seqadapt.model import SeqAdaptModule
+from seqadapt.kinds import get_kind
+from seqadapt.model import parameter_budget
+from seqadapt.prototypes import fit_prototypes
+from seqadapt.selection import SELECTORS, CandidateBatch, check_selectors, evaluate_selection
+from seqadapt.selection import candidates
 from tests.conftest import tiny_model
-from tests.test_module import spec
+from tests.model.test_module import spec
 
 TEXTS = {
     "a": ["red crimson scarlet", "blue navy azure", "green olive lime"],
@@ -29,7 +35,8 @@ def two_task_module() -> SeqAdaptModule:
 
 
 def loader(task: str, tokenizer, batch_size: int = 8):
-    return make_loader(Examples(texts=TEXTS[task], labels=list(range(len(TEXTS[task])))), tokenizer,
+    return make_loader(Dataset.from_dict({"text": TEXTS[task], "label": list(range(len(TEXTS[task])))}),
+                       get_kind("classification"), tokenizer,
                        max_length=16, batch_size=batch_size)
 
 
@@ -128,7 +135,7 @@ def test_memo_computes_only_what_a_new_task_adds(tokenizer, monkeypatch):
     def no_pass(*args, **kwargs):
         raise AssertionError("a forward pass ran although everything was remembered")
 
-    monkeypatch.setattr(module, "mixed_logits", no_pass)
+    monkeypatch.setattr(candidates, "mixed_outputs", no_pass)
     monkeypatch.setattr(module, "backbone_features", no_pass)
     again = evaluate_selection(module, loaders, ["entropy", "prototype"], memo)
     assert again["selectors"] == fresh["selectors"]
@@ -137,11 +144,11 @@ def test_memo_computes_only_what_a_new_task_adds(tokenizer, monkeypatch):
 def test_prototypes_belong_to_their_task_state_and_are_restored_with_it(tokenizer):
     module = two_task_module()
     fit_prototypes(module, "a", loader("a", tokenizer, batch_size=1))
-    state = module.task_state("a")
+    state = module.tensors.of("a")
     assert {"prototypes.a.centroids", "prototypes.a.counts"} <= set(state)
     assert not any(key.startswith("prototypes.b") for key in state)  # never another task's
-    assert module.parameter_budget("a").total_params == sum(p.numel() for p in module.task_parameters("a"))
+    assert parameter_budget(module, "a").total_params == sum(p.numel() for p in module.task_parameters("a"))
     fresh = two_task_module()
-    fresh.load_task_state("a", {key: value.clone() for key, value in state.items()})
+    fresh.tensors.load("a", {key: value.clone() for key, value in state.items()})
     assert torch.equal(fresh.prototypes["a"].centroids, module.prototypes["a"].centroids)
     assert fresh.prototypes["a"].fitted and not fresh.prototypes["b"].fitted

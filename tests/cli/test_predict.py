@@ -7,10 +7,11 @@ import pytest
 
 from seqadapt.artefacts import ArtefactError, read_manifest, task_artefact_dir
 from seqadapt.data import SplitSizes, build_splits, load_task_spec, read_source
-from seqadapt.predict import load_stream, main
-from seqadapt.train import run
+from seqadapt.cli.predict import main
+from seqadapt.serving import load_stream
+from seqadapt.cli.train import run
 from tests.conftest import TOY_TASKS, write_toy_task
-from tests.test_train import FAST, compose_train
+from tests.cli.test_train import FAST, compose_train
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,8 @@ def test_predictions_reproduce_the_learned_test_accuracy(run_dir):
     for task in stream.tasks:
         spec = load_task_spec(task, task_dir)
         test = build_splits(spec, read_source(spec), sizes).test
-        predictions = stream.predict(test.texts, task)
-        accuracy = sum(p.label == spec.labels[y] for p, y in zip(predictions, test.labels)) / len(test)
+        predictions = stream.predict(test["text"], task)
+        accuracy = sum(p.label == spec.labels[y] for p, y in zip(predictions, test["label"])) / len(test)
         assert accuracy == read_manifest(task_artefact_dir(directory, task))["learned"]["accuracy"]
         for prediction in predictions:
             assert set(prediction.probabilities) == set(spec.labels)
@@ -94,10 +95,10 @@ def test_without_a_task_predictions_reproduce_the_runs_task_selection_record(run
     for task in stream.tasks:
         spec = load_task_spec(task, task_dir)
         test = build_splits(spec, read_source(spec), sizes).test
-        predictions = stream.predict(test.texts, selector=selector)
+        predictions = stream.predict(test["text"], selector=selector)
         assert {p.selected_by for p in predictions} == {selector}
         identified.append(sum(p.task == task for p in predictions) / len(test))
-        correct.append(sum(p.task == task and p.label == spec.labels[y] for p, y in zip(predictions, test.labels)) / len(test))
+        correct.append(sum(p.task == task and p.label == spec.labels[y] for p, y in zip(predictions, test["label"])) / len(test))
     recorded = json.loads((directory / "results.json").read_text())["stages"][-1]["task_selection"]["selectors"][selector]
     assert sum(identified) / 2 == recorded["task_id_accuracy"] and sum(correct) / 2 == recorded["accuracy"]
 

@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from seqadapt.report import aggregate, collect, main, write_report
+from seqadapt.cli.report import aggregate, collect, main, write_report
 
 
 def fabricate(root, name, strategy, seed, acc, bwt, forgetting, tasks=("a", "b"), completed=2):

@@ -1,4 +1,4 @@
-"""``seqadapt``: run a task stream from the Hydra config in ``conf/``."""
+"""``seqadapt``: run a task stream from the Hydra config in ``conf/``; a thin entry point over :mod:`seqadapt.build`."""
 
 from __future__ import annotations
 
@@ -9,45 +9,23 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
+import datasets
 import hydra
-import pytorch_lightning as pl
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import RichProgressBar
 
-from seqadapt.adapters import AdapterConfig
 from seqadapt.artefacts import RUN_CONFIG
-from seqadapt.backbone import BackboneConfig, load_backbone
-from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
-from seqadapt.data.tasks import DEFAULT_TASK_DIR
+from seqadapt.build import build_stream
 from seqadapt.distributed import close_process_group, is_rank_zero
-from seqadapt.module import OptimConfig, SeqAdaptModule
-from seqadapt.strategies import get_strategy
-from seqadapt.stream import LoaderConfig, StreamRun
-from seqadapt.tracking import WandbConfig, WandbTracker
+from seqadapt.io import atomic_write
+from seqadapt.record import RunRecord
 
 log = logging.getLogger("seqadapt")
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 OmegaConf.register_new_resolver("join", lambda items: "-".join(items), replace=True)
-
-
-def _container(node: DictConfig) -> dict[str, Any]:
-    return OmegaConf.to_container(node, resolve=True)
-
-
-def make_tracker(cfg: DictConfig, output_dir: Path) -> WandbTracker | None:
-    settings = _container(cfg.logger)
-    backend = settings.pop("backend")
-    if backend == "none":
-        return None
-    if backend != "wandb":
-        raise ValueError(f"unknown logger backend '{backend}'; choose logger=wandb or logger=none")
-    settings["tags"] = tuple(settings.get("tags") or ())
-    return WandbTracker(WandbConfig(**settings), output_dir, _container(cfg))
 
 
 def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
@@ -71,66 +49,21 @@ def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
     raise FileNotFoundError(f"cannot resume {target}: it has no {RUN_CONFIG} (is it a seqadapt run directory?)")
 
 
-def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    """Build everything the config names and run the stream; returns what ``results.json`` holds.
+def run(cfg: DictConfig, output_dir: Path) -> RunRecord:
+    """Build everything the config names and run the stream; returns its record (what ``results.json`` holds).
 
-    All task data is read and checked before the first stage, so a bad file
-    fails in seconds rather than after hours of training. With ``resume``
+    All task data is read and checked before the first stage. With ``resume``
     (see :func:`resume_target`) the stream continues after the last finished
     stage of an earlier run.
     """
     cfg, output_dir = resume_target(cfg, output_dir)
-    strategy = get_strategy(cfg.strategy.name)
-    task_dir = Path(cfg.task_dir) if cfg.task_dir else DEFAULT_TASK_DIR
-    specs = load_task_stream(list(cfg.tasks.order), task_dir)
-    sizes = SplitSizes(
-        train=cfg.data.train_size, val=cfg.data.val_size, test=cfg.data.test_size, seed=cfg.data.split_seed
-    )
-    tasks = [build_splits(spec, read_source(spec), sizes) for spec in specs]
-
-    backbone = load_backbone(BackboneConfig(**_container(cfg.backbone)))
-    module = SeqAdaptModule(
-        backbone.model,
-        AdapterConfig(**_container(cfg.adapter)),
-        strategy=strategy,
-        pooling=cfg.pooling,
-        head_dropout=cfg.head_dropout,
-        optim=OptimConfig(**cfg.optim),
-    )
     output_dir.mkdir(parents=True, exist_ok=True)
-    writer = is_rank_zero()  # under DDP every process runs this; one writes files and logs to W&B
-    if writer and not cfg.resume:
-        OmegaConf.save(cfg, output_dir / RUN_CONFIG, resolve=True)
-    tracker = make_tracker(cfg, output_dir) if writer else None
-    trainer_kwargs = _container(cfg.trainer)
-    callbacks = [RichProgressBar()] if trainer_kwargs.get("enable_progress_bar", True) else []
-
-    def make_trainer() -> pl.Trainer:
-        logger = tracker.lightning_logger if tracker else False
-        return pl.Trainer(default_root_dir=str(output_dir), logger=logger, callbacks=callbacks, **trainer_kwargs)
-
-    stream = StreamRun(
-        module,
-        tasks,
-        backbone.tokenizer,
-        make_trainer=make_trainer,
-        output_dir=output_dir,
-        loaders=LoaderConfig(
-            max_length=cfg.data.max_length, batch_size=cfg.data.batch_size, eval_batch_size=cfg.data.eval_batch_size
-        ),
-        seed=cfg.seed,
-        guard_mode=cfg.guard.mode,
-        full_check_every=cfg.guard.get("full_check_every", 1),
-        selectors=list(cfg.selection.selectors),
-        reference_accuracy=_container(cfg.reference_accuracy) if cfg.reference_accuracy else None,
-        tracker=tracker,
-        backbone_name=backbone.name,
-        resume=bool(cfg.resume),
-        run_info={"run_name": cfg.run_name, "config": _container(cfg)},
-    )
-    results = stream.run()
+    stream = build_stream(cfg, output_dir)
+    if is_rank_zero() and not cfg.resume:  # under DDP every process runs this; one writes files
+        atomic_write(output_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+    record = stream.run()
     close_process_group()  # DDP: every rank finished the stream
-    return results
+    return record
 
 
 def check_launch(cfg: DictConfig, mode: RunMode) -> None:
@@ -153,6 +86,7 @@ def check_launch(cfg: DictConfig, mode: RunMode) -> None:
 def main(cfg: DictConfig) -> None:
     # The frozen backbone is in eval mode on purpose; Lightning warns about that at every stage.
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    datasets.disable_progress_bars()  # a bar per tokenised split is noise next to the stage lines
     hydra_cfg = HydraConfig.get()
     check_launch(cfg, hydra_cfg.mode)
     run(cfg, Path(hydra_cfg.runtime.output_dir))

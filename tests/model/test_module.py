@@ -3,9 +3,14 @@ import pytorch_lightning as pl
 import torch
 
 from seqadapt.adapters import AdapterConfig
-from seqadapt.data import Examples, TaskSpec, make_loader
-from seqadapt.module import SeqAdaptModule
+from datasets import Dataset
+
+from seqadapt.data import TaskSpec, make_loader
+from seqadapt.kinds import get_kind
+from seqadapt.model import SeqAdaptModule, mixed_outputs, parameter_budget
 from tests.conftest import tiny_model
+
+CLASSIFICATION = get_kind("classification")
 
 
 def spec(name: str, n: int = 3) -> TaskSpec:
@@ -51,13 +56,13 @@ class _Probe(pl.Callback):
 def test_fit_optimises_only_the_active_task_and_keeps_backbone_in_eval(tokenizer):
     module = make_module()
     module.set_active_task("a")
-    examples = Examples(texts=["red sky", "blue sea", "green tree", "red car"] * 4, labels=[0, 1, 2, 0] * 4)
+    examples = Dataset.from_dict({"text": ["red sky", "blue sea", "green tree", "red car"] * 4, "label": [0, 1, 2, 0] * 4})
     probe = _Probe()
     trainer = pl.Trainer(
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[probe]
     )
     before_b = [p.detach().clone() for p in module.task_parameters("b")]
-    trainer.fit(module, make_loader(examples, tokenizer, max_length=16, batch_size=4, shuffle=True))
+    trainer.fit(module, make_loader(examples, CLASSIFICATION, tokenizer, max_length=16, batch_size=4, shuffle=True))
     optimised = {id(p) for group in trainer.optimizers[0].param_groups for p in group["params"]}
     assert optimised == {id(p) for p in module.task_parameters("a")}
     assert probe.backbone_training == [False] * 4
@@ -87,7 +92,7 @@ def test_forward_without_active_task_explains_what_to_do():
 
 def test_parameter_budget_adds_up():
     module = make_module(train_layer_norm=True)
-    budget = module.parameter_budget("a")
+    budget = parameter_budget(module, "a")
     d, m, layers = 32, 8, 2
     assert budget.adapter_params == 2 * layers * (2 * m * d + d + m)
     assert budget.head_params == d * 3 + 3
@@ -101,20 +106,20 @@ def test_parameter_budget_adds_up():
 def test_lightning_checkpoints_hold_task_tensors_but_no_frozen_backbone_weight(tokenizer, tmp_path):
     module = make_module()
     module.set_active_task("a")
-    examples = Examples(texts=["red sky", "blue sea", "green tree", "red car"], labels=[0, 1, 2, 0])
+    examples = Dataset.from_dict({"text": ["red sky", "blue sea", "green tree", "red car"], "label": [0, 1, 2, 0]})
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
-    trainer.fit(module, make_loader(examples, tokenizer, max_length=16, batch_size=4))
+    trainer.fit(module, make_loader(examples, CLASSIFICATION, tokenizer, max_length=16, batch_size=4))
     trainer.save_checkpoint(tmp_path / "last.ckpt")
 
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]
-    task_keys = {key for task in module.tasks for key in module.task_state(task)}
+    task_keys = {key for task in module.tasks for key in module.tensors.of(task)}
     assert set(saved) == task_keys
     assert any(key.startswith("backbone.encoder.") for key in task_keys)  # adapters live inside the backbone
 
     fresh = make_module()
     fresh.load_state_dict(saved, strict=False)
-    for key, value in module.task_state("a").items():
-        assert torch.equal(fresh.task_state("a")[key], value)
+    for key, value in module.tensors.of("a").items():
+        assert torch.equal(fresh.tensors.of("a")[key], value)
 
 
 @pytest.mark.parametrize("train_layer_norm", [False, True])
@@ -134,7 +139,7 @@ def test_a_mixed_task_batch_equals_single_task_batches(train_layer_norm):
     mask[[1, 4], 8:] = 0  # padded rows: the mixed batch pads them alongside longer ones
     tasks = ["a", "b", "c", "b", "a", "c", "c"]
     with torch.inference_mode():
-        mixed = module.mixed_logits(ids, mask, tasks)
+        mixed = mixed_outputs(module, ids, mask, tasks)
         for task in "abc":
             rows = [i for i, t in enumerate(tasks) if t == task]
             with module.routed_to(task):
@@ -143,7 +148,7 @@ def test_a_mixed_task_batch_equals_single_task_batches(train_layer_norm):
                 assert mixed[row].shape == (module.specs[task].num_labels,)
                 assert torch.allclose(mixed[row], expected, atol=1e-5)
                 assert mixed[row].argmax() == expected.argmax()
-        bare = module.mixed_logits(ids, mask, ["a"] * 7)  # one task: the ordinary routed pass, bit for bit
+        bare = mixed_outputs(module, ids, mask, ["a"] * 7)  # one task: the ordinary routed pass, bit for bit
         with module.routed_to("a"):
             assert torch.equal(torch.stack(bare), module(ids, mask))
     assert module.adapters.router.rows is None  # routing is put back after the pass
@@ -152,6 +157,6 @@ def test_a_mixed_task_batch_equals_single_task_batches(train_layer_norm):
 def test_mixed_batch_with_a_wrong_task_list_is_refused():
     module = make_module()
     with pytest.raises(ValueError, match="2 task names for a batch of 4 rows"):
-        module.mixed_logits(**batch(), tasks=["a", "b"])
+        mixed_outputs(module, **batch(), tasks=["a", "b"])
     with pytest.raises(KeyError, match=r"unknown task\(s\) \['z'\]"):
-        module.mixed_logits(**batch(), tasks=["a", "b", "z", "a"])
+        mixed_outputs(module, **batch(), tasks=["a", "b", "z", "a"])

@@ -10,7 +10,7 @@ from seqadapt.artefacts import ArtefactError, has_artefact, read_manifest, task_
 from seqadapt.backbone import weights_hash
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
 from seqadapt.guard import ForgettingError
-from seqadapt.module import OptimConfig, SeqAdaptModule
+from seqadapt.model import OptimConfig, SeqAdaptModule
 from seqadapt.strategies import STRATEGIES
 from seqadapt.stream import LoaderConfig, StreamRun
 from tests.conftest import TOY_TASKS, tiny_model
@@ -44,7 +44,7 @@ def stream(
 def test_three_task_stream_keeps_earlier_tasks_exact(toy_task_dir, tokenizer, tmp_path):
     run = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run")
     backbone_before = weights_hash(run.module.backbone)
-    results = run.run()
+    results = run.run().to_dict()
 
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["accuracy_matrix"] == results["accuracy_matrix"]
@@ -69,7 +69,7 @@ def test_three_task_stream_keeps_earlier_tasks_exact(toy_task_dir, tokenizer, tm
 
 
 def test_selection_can_be_switched_off_and_unknown_selectors_fail_before_training(toy_task_dir, tokenizer, tmp_path):
-    results = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "off", selectors=[]).run()
+    results = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "off", selectors=[]).run().to_dict()
     assert [s["task_selection"] for s in results["stages"]] == [None, None, None]
     assert not (tmp_path / "off" / "task_selection.png").exists()
     with pytest.raises(KeyError, match="unknown task selector 'oracle'"):
@@ -123,7 +123,7 @@ def test_guard_stops_a_stream_that_forgets(module_cls, stage, message, toy_task_
 
 
 def test_report_mode_finishes_and_records_the_forgetting(toy_task_dir, tokenizer, tmp_path):
-    results = stream(SharedAdapterModule, toy_task_dir, tokenizer, tmp_path / "run", guard_mode="report").run()
+    results = stream(SharedAdapterModule, toy_task_dir, tokenizer, tmp_path / "run", guard_mode="report").run().to_dict()
     assert results["completed_stages"] == 3
     assert [s["guard"]["passed"] for s in results["stages"]] == [True, False, False]
 
@@ -147,8 +147,8 @@ def crashing_at(stage: int):
 
 
 def test_same_seed_and_config_give_bit_identical_runs(toy_task_dir, tokenizer, tmp_path):
-    first = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "a").run()
-    second = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "b").run()
+    first = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "a").run().to_dict()
+    second = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "b").run().to_dict()
     assert first["accuracy_matrix"] == second["accuracy_matrix"]
     assert probes(first) == probes(second) and len(probes(first)) == 6
     for task in ORDER:
@@ -159,7 +159,7 @@ def test_same_seed_and_config_give_bit_identical_runs(toy_task_dir, tokenizer, t
 def test_later_stage_error_keeps_earlier_stages_and_resume_matches_an_uninterrupted_run(
     toy_task_dir, tokenizer, tmp_path
 ):
-    uninterrupted = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run()
+    uninterrupted = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run().to_dict()
 
     crashed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", make_trainer=crashing_at(3))
     with pytest.raises(MemoryError, match="stage 3"):
@@ -167,7 +167,7 @@ def test_later_stage_error_keeps_earlier_stages_and_resume_matches_an_uninterrup
     assert [has_artefact(tmp_path / "run", task) for task in ORDER] == [True, True, False]
     assert json.loads((tmp_path / "run" / "results.json").read_text())["completed_stages"] == 2
 
-    resumed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", resume=True).run()
+    resumed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", resume=True).run().to_dict()
     assert resumed["resumed"]["stages_restored"] == 2
     assert resumed["resumed"]["verification"]["checked"] == ORDER[:2]
     assert resumed["resumed"]["verification"]["passed"] is True
@@ -183,7 +183,7 @@ def test_resume_on_another_backbone_is_refused_naming_both_hashes(toy_task_dir, 
     other = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", backbone_seed=1, resume=True)
     with pytest.raises(ArtefactError) as caught:
         other.run()
-    assert first.guard.backbone_sha256 in str(caught.value) and other.guard.backbone_sha256 in str(caught.value)
+    assert first.verifier.guard.backbone_sha256 in str(caught.value) and other.verifier.guard.backbone_sha256 in str(caught.value)
     assert has_artefact(tmp_path / "run", "colors")  # the refused resume changed nothing on disk
 
 
@@ -206,8 +206,8 @@ def test_resume_needs_per_task_artefacts(toy_task_dir, tokenizer, tmp_path):
 
 
 def test_tensor_checks_between_full_checks_give_the_same_matrix(toy_task_dir, tokenizer, tmp_path):
-    every_stage = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run()
-    last_only = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "last", full_check_every=None).run()
+    every_stage = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run().to_dict()
+    last_only = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "last", full_check_every=None).run().to_dict()
     assert last_only["accuracy_matrix"] == every_stage["accuracy_matrix"]
     assert [s["guard"]["kind"] for s in last_only["stages"]] == ["full", "tensors", "full"]
     assert last_only["stages"][1]["carried"] == {ORDER[0]: every_stage["accuracy_matrix"][0][0]}
@@ -231,12 +231,12 @@ def test_tensor_checks_are_refused_for_strategies_that_change_shared_weights(toy
 
 
 def test_resumed_tasks_get_tensor_snapshots_too(toy_task_dir, tokenizer, tmp_path):
-    uninterrupted = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run()
+    uninterrupted = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run().to_dict()
     crashed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", make_trainer=crashing_at(2),
                      full_check_every=None)
     with pytest.raises(MemoryError, match="stage 2"):
         crashed.run()
-    resumed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", resume=True, full_check_every=None).run()
+    resumed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", resume=True, full_check_every=None).run().to_dict()
     assert resumed["resumed"]["stages_restored"] == 1
     assert [s["guard"]["kind"] for s in resumed["stages"]] == ["full", "tensors", "full"]
     assert all(s["guard"]["passed"] for s in resumed["stages"])

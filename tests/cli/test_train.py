@@ -12,8 +12,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from seqadapt.artefacts import has_artefact, read_manifest, task_artefact_dir
-from seqadapt.tracking import read_offline_run
-from seqadapt.train import CONFIG_DIR, run, unknown_override_keys
+from tests.wandb_reader import read_offline_run
+from seqadapt.cli.train import CONFIG_DIR, run, unknown_override_keys
 from tests.conftest import TOY_TASKS, write_toy_task
 
 FAST = [
@@ -35,7 +35,7 @@ def compose_train(overrides: list[str]):
 
 def multirun(task_dir: Path, sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``seqadapt -m`` on the fast settings and the toy tasks, as a user would type it."""
-    command = [sys.executable, "-m", "seqadapt.train", "-m", *FAST, f"task_dir={task_dir}", *overrides,
+    command = [sys.executable, "-m", "seqadapt.cli.train", "-m", *FAST, f"task_dir={task_dir}", *overrides,
                f"hydra.sweep.dir={sweep_dir}"]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
@@ -48,7 +48,7 @@ def test_default_config_is_the_offline_stream():
 
 def test_run_from_composed_config(toy_task_dir, tmp_path):
     cfg = compose_train([*FAST, f"task_dir={toy_task_dir}", "tasks.order=[colors,animals]", "adapter=pfeiffer"])
-    results = run(cfg, tmp_path)
+    results = run(cfg, tmp_path).to_dict()
     assert results["completed_stages"] == 2 and results["metrics"]["bwt"] == 0.0
     assert json.loads((tmp_path / "results.json").read_text())["config"]["adapter"]["placement"] == "pfeiffer"
 
@@ -60,9 +60,9 @@ def test_typo_in_config_group_lists_valid_choices():
 
 def test_resume_true_starts_afresh_then_continues_in_the_same_folder(toy_task_dir, tmp_path):
     cfg = compose_train([*FAST, f"task_dir={toy_task_dir}", "tasks.order=[colors,animals]", "resume=true"])
-    first = run(cfg, tmp_path)
+    first = run(cfg, tmp_path).to_dict()
     assert "resumed" not in first and (tmp_path / "run_config.yaml").is_file()
-    again = run(cfg, tmp_path)
+    again = run(cfg, tmp_path).to_dict()
     assert again["resumed"]["stages_restored"] == 2 and again["accuracy_matrix"] == first["accuracy_matrix"]
     with pytest.raises(FileNotFoundError, match="cannot resume .*nowhere: it has no run_config.yaml"):
         run(compose_train([*FAST, f"resume={tmp_path / 'nowhere'}"]), tmp_path / "other")
@@ -72,13 +72,13 @@ def test_typo_in_a_group_name_names_the_groups_and_their_choices(tmp_path):
     (message,) = unknown_override_keys(["-m", "stratgy=adapter,finetune", "seed=0,1", "+extra=1", "data.batch_size=8"])
     assert "unknown config group or key 'stratgy'" in message and "Did you mean 'strategy'?" in message
     assert "strategy: adapter, finetune, joint, shared_adapter" in message
-    done = subprocess.run([sys.executable, "-m", "seqadapt.train", "backbone_name=x"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "seqadapt.cli.train", "backbone_name=x"], capture_output=True, text=True)
     assert done.returncode != 0 and "Did you mean 'backbone'?" in done.stderr and "backbone: bert_base, minilm" in done.stderr
 
 
 def test_console_script_runs_a_stream(toy_task_dir, tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "seqadapt.train", *FAST, f"task_dir={toy_task_dir}",
+    command = [sys.executable, "-m", "seqadapt.cli.train", *FAST, f"task_dir={toy_task_dir}",
                "tasks.order=[weather,animals]", f"hydra.run.dir={out}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -108,7 +108,7 @@ def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task
         assert {"val/colors/acc", "val/animals/acc", "stage/acc/colors", "accuracy_matrix/_type",
                 "plots/accuracy_matrix/_type"} <= keys
 
-    report = subprocess.run([sys.executable, "-m", "seqadapt.report", str(sweep)], capture_output=True, text=True)
+    report = subprocess.run([sys.executable, "-m", "seqadapt.cli.report", str(sweep)], capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     assert "| adapter | colors > animals | 1 |" in report.stdout and "| finetune | colors > animals | 1 |" in report.stdout
 
@@ -119,7 +119,7 @@ def test_resume_after_sigkill_mid_stage_equals_an_uninterrupted_run(tmp_path):
     for name in TOY_TASKS:
         write_toy_task(task_dir, name, n=1200)
     order = list(TOY_TASKS)
-    command = [sys.executable, "-m", "seqadapt.train", *FAST, f"task_dir={task_dir}", f"tasks.order=[{','.join(order)}]",
+    command = [sys.executable, "-m", "seqadapt.cli.train", *FAST, f"task_dir={task_dir}", f"tasks.order=[{','.join(order)}]",
                "data.train_size=800", "trainer.max_epochs=3"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     done = subprocess.run([*command, f"hydra.run.dir={full}"], capture_output=True, text=True, timeout=600)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from seqadapt.record import RESULTS_FILE, RunRecord  # noqa: E402
+
 METRICS = ("acc", "bwt", "forgetting")
 STRATEGY_ORDER = ("adapter", "shared_adapter", "finetune", "joint")
 
 
-def collect(root: Path) -> list[dict[str, Any]]:
-    """Every finished run's results under ``root``; unfinished runs are skipped."""
-    runs = []
-    for path in sorted(Path(root).rglob("results.json")):
-        results = json.loads(path.read_text())
-        expected = 1 if results.get("strategy") == "joint" else len(results["tasks"])
-        if results.get("completed_stages") == expected:
-            runs.append({**results, "path": str(path.parent)})
-    return runs
+def collect(root: Path) -> list[RunRecord]:
+    """Every finished run's record under ``root``; unfinished runs are skipped."""
+    records = (RunRecord.load(path) for path in sorted(Path(root).rglob(RESULTS_FILE)))
+    return [record for record in records if record.finished]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float] | None:
@@ -40,11 +36,11 @@ def _mean_std(values: list[float]) -> tuple[float, float] | None:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def aggregate(runs: list[RunRecord]) -> list[dict[str, Any]]:
     """One row per (strategy, order) with mean and std of each metric over seeds."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
     for run in runs:
-        groups.setdefault((run.get("strategy", "adapter"), " > ".join(run["tasks"])), []).append(run)
+        groups.setdefault((run.strategy, " > ".join(run.tasks)), []).append(run)
 
     def rank(key: tuple[str, str]) -> tuple[int, str]:
         strategy, order = key
@@ -53,9 +49,9 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for strategy, order in sorted(groups, key=rank):
         members = groups[(strategy, order)]
-        row: dict[str, Any] = {"strategy": strategy, "order": order, "seeds": sorted(r["seed"] for r in members)}
+        row: dict[str, Any] = {"strategy": strategy, "order": order, "seeds": sorted(r.seed for r in members)}
         for metric in METRICS:
-            values = [r["metrics"][metric] for r in members if r["metrics"].get(metric) is not None]
+            values = [r.metrics[metric] for r in members if r.metrics.get(metric) is not None]
             row[metric] = _mean_std(values)
         rows.append(row)
     return rows

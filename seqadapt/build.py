@@ -1,0 +1,97 @@
+"""Everything a run is made of, built from the composed Hydra config (``conf/``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import RichProgressBar
+
+from seqadapt.adapters import AdapterConfig
+from seqadapt.backbone import Backbone, BackboneConfig, load_backbone
+from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
+from seqadapt.data.splits import TaskSplits
+from seqadapt.data.tasks import DEFAULT_TASK_DIR
+from seqadapt.distributed import is_rank_zero
+from seqadapt.model import OptimConfig, SeqAdaptModule
+from seqadapt.strategies import get_strategy
+from seqadapt.stream import LoaderConfig, StreamCallback, StreamRun
+from seqadapt.tracking import WandbConfig, WandbTracker
+
+
+def container(node: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def build_tasks(cfg: DictConfig) -> list[TaskSplits]:
+    """Every task's definition, data and splits: read and checked before the first stage, so a bad file fails
+    in seconds rather than after hours of training."""
+    task_dir = Path(cfg.task_dir) if cfg.task_dir else DEFAULT_TASK_DIR
+    specs = load_task_stream(list(cfg.tasks.order), task_dir)
+    data = cfg.data
+    sizes = SplitSizes(train=data.train_size, val=data.val_size, test=data.test_size, seed=data.split_seed)
+    return [build_splits(spec, read_source(spec), sizes) for spec in specs]
+
+
+def build_module(cfg: DictConfig, backbone: Backbone) -> SeqAdaptModule:
+    return SeqAdaptModule(
+        backbone.model, AdapterConfig(**container(cfg.adapter)), strategy=get_strategy(cfg.strategy.name),
+        pooling=cfg.pooling, head_dropout=cfg.head_dropout, optim=OptimConfig(**cfg.optim),
+    )
+
+
+def build_tracker(cfg: DictConfig, output_dir: Path) -> WandbTracker | None:
+    settings = container(cfg.logger)
+    backend = settings.pop("backend")
+    if backend == "none":
+        return None
+    if backend != "wandb":
+        raise ValueError(f"unknown logger backend '{backend}'; choose logger=wandb or logger=none")
+    settings["tags"] = tuple(settings.get("tags") or ())
+    return WandbTracker(WandbConfig(**settings), output_dir, container(cfg))
+
+
+def build_callbacks(cfg: DictConfig) -> list[StreamCallback]:
+    """The ``callbacks`` group: each entry instantiated with ``hydra.utils.instantiate`` (``_target_`` + args)."""
+    callbacks = []
+    for key, node in (cfg.get("callbacks") or {}).items():
+        callback = instantiate(node)
+        if not isinstance(callback, StreamCallback):
+            raise TypeError(
+                f"callbacks.{key}: {node.get('_target_')} made a {type(callback).__name__}, not a "
+                "seqadapt.stream.StreamCallback; subclass StreamCallback and override the hooks you need"
+            )
+        callbacks.append(callback)
+    return callbacks
+
+
+def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
+    """The stream the config describes, writing into ``output_dir``; under DDP only rank 0 tracks to W&B.
+
+    Users' callbacks are built first and the data next, so a config or data mistake fails before any model loads.
+    """
+    callbacks = build_callbacks(cfg)
+    tasks = build_tasks(cfg)
+    backbone = load_backbone(BackboneConfig(**container(cfg.backbone)))
+    tracker = build_tracker(cfg, output_dir) if is_rank_zero() else None
+    trainer_kwargs = container(cfg.trainer)
+    progress = [RichProgressBar()] if trainer_kwargs.get("enable_progress_bar", True) else []
+
+    def make_trainer() -> pl.Trainer:
+        logger = tracker.lightning_logger if tracker else False
+        return pl.Trainer(default_root_dir=str(output_dir), logger=logger, callbacks=progress, **trainer_kwargs)
+
+    data = cfg.data
+    return StreamRun(
+        build_module(cfg, backbone), tasks, backbone.tokenizer, make_trainer=make_trainer, output_dir=output_dir,
+        loaders=LoaderConfig(max_length=data.max_length, batch_size=data.batch_size, eval_batch_size=data.eval_batch_size),
+        seed=cfg.seed, guard_mode=cfg.guard.mode, full_check_every=cfg.guard.get("full_check_every", 1),
+        selectors=list(cfg.selection.selectors),
+        reference_accuracy=container(cfg.reference_accuracy) if cfg.reference_accuracy else None,
+        backbone_name=backbone.name, resume=bool(cfg.resume),
+        run_info={"run_name": cfg.run_name, "config": container(cfg)},
+        callbacks=[*callbacks, *([tracker] if tracker else [])],
+    )

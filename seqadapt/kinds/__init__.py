@@ -1,0 +1,27 @@
+"""Task kinds, by the name a task definition gives as ``type`` (see :mod:`seqadapt.kinds.base`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from seqadapt.kinds.base import TaskKind
+from seqadapt.kinds.classification import ClassificationKind, ClassificationPrediction
+
+if TYPE_CHECKING:
+    from seqadapt.data.tasks import TaskSpec
+
+TASK_KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (ClassificationKind(),)}
+
+
+def get_kind(name: str) -> TaskKind:
+    """The kind registered as ``name``; an unknown name lists the known ones."""
+    if name not in TASK_KINDS:
+        raise KeyError(f"unknown task type '{name}'; choose one of {sorted(TASK_KINDS)}")
+    return TASK_KINDS[name]
+
+
+def kind_of(spec: TaskSpec) -> TaskKind:
+    return get_kind(spec.type)
+
+
+__all__ = ["TASK_KINDS", "ClassificationKind", "ClassificationPrediction", "TaskKind", "get_kind", "kind_of"]

@@ -1,0 +1,39 @@
+"""The parameter ledger: what one task owns on top of what all tasks share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seqadapt.model.module import SeqAdaptModule
+
+
+@dataclass(frozen=True)
+class ParameterBudget:
+    """What one task owns on top of what all tasks share."""
+
+    adapter_params: int
+    head_params: int
+    layer_norm_params: int
+    total_params: int
+    bytes: int
+    percent_of_backbone: float
+
+
+def parameter_budget(module: SeqAdaptModule, name: str) -> ParameterBudget:
+    """Task ``name``'s adapters, head and LayerNorm copies, in parameters, bytes and % of the backbone."""
+    head = sum(p.numel() for p in module.heads[name].parameters())
+    total = sum(p.numel() for p in module.task_parameters(name))
+    norms = 0
+    if module.strategy.adapters == "per_task":
+        norms = sum(p.numel() for norm in module.adapters.norms for p in norm.norms[name].parameters())
+    element = next(module.heads[name].parameters()).element_size()
+    return ParameterBudget(
+        adapter_params=total - head - norms,
+        head_params=head,
+        layer_norm_params=norms,
+        total_params=total,
+        bytes=total * element,
+        percent_of_backbone=100.0 * total / module.backbone_params,
+    )

@@ -1,0 +1,42 @@
+"""Batches whose rows belong to different tasks: one pass over the shared backbone, each row through its own
+task's adapters and head."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from seqadapt.model.module import SeqAdaptModule
+
+
+def mixed_outputs(
+    module: SeqAdaptModule, input_ids: torch.Tensor, attention_mask: torch.Tensor, tasks: list[str],
+    token_type_ids: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
+    """Outputs of a batch whose rows belong to different tasks, in one pass over the shared backbone.
+
+    Row i runs through the adapters of ``tasks[i]`` in every layer and then
+    its head; tasks differ in output shape, so the result is one tensor per
+    row. A single-task batch takes the ordinary routed forward pass.
+    """
+    if len(tasks) != len(input_ids):
+        raise ValueError(f"{len(tasks)} task names for a batch of {len(input_ids)} rows; give one per row")
+    module.require_known(tasks)
+    if len(set(tasks)) == 1:
+        with module.routed_to(tasks[0]):
+            return list(module(input_ids, attention_mask, token_type_ids))
+    rows = {task: [i for i, t in enumerate(tasks) if t == task] for task in dict.fromkeys(tasks)}
+    by_adapter: dict[str | None, list[int]] = {}
+    for task, index in rows.items():
+        by_adapter.setdefault(module.adapter_of(task), []).extend(index)
+    routes = {name: torch.tensor(index, device=input_ids.device) for name, index in by_adapter.items()}
+    with module.router.route_rows(routes):
+        hidden = module.encode(input_ids, attention_mask, token_type_ids)
+    outputs: list[torch.Tensor] = [hidden.new_empty(0)] * len(tasks)
+    for task, index in rows.items():
+        for i, row in zip(index, module.heads[task](hidden[index], attention_mask[index])):
+            outputs[i] = row
+    return outputs
+

@@ -1,0 +1,232 @@
+"""The LightningModule: a shared backbone, per-task heads, and the adapters a strategy asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from transformers import PreTrainedModel, get_linear_schedule_with_warmup
+
+from seqadapt.adapters import AdapterConfig, TaskAdapters, TaskRouter
+from seqadapt.backbone import freeze
+from seqadapt.data.tasks import TaskSpec
+from seqadapt.distributed import ignore_frozen_under_ddp
+from seqadapt.heads import Pooling, pool
+from seqadapt.kinds import TaskKind, kind_of
+from seqadapt.model.checkpoint import without_frozen_backbone
+from seqadapt.model.steps import batch_loss
+from seqadapt.model.task_tensors import TaskTensors
+from seqadapt.prototypes import TaskPrototypes
+from seqadapt.strategies import SHARED_ADAPTER, STRATEGIES, Strategy
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.06
+
+
+class SeqAdaptModule(pl.LightningModule):
+    """Trains the active task(s) over a shared backbone.
+
+    With the default ``adapter`` strategy, ``add_task`` creates the task's
+    adapters in every layer and its head, and ``set_active_task`` routes the
+    forward pass through that task and makes its parameters, and only those,
+    trainable. A frozen backbone stays in eval mode even when Lightning calls
+    ``train()``, so its dropout never switches on. Other strategies (see
+    :mod:`seqadapt.strategies`) share one adapter or train the backbone itself.
+    What differs between kinds of task (head, loss, metrics) comes from each
+    task's kind (:mod:`seqadapt.kinds`); a task's own tensors are named,
+    saved and restored by :attr:`tensors` (:class:`~seqadapt.model.task_tensors.TaskTensors`).
+    """
+
+    def __init__(
+        self,
+        backbone: PreTrainedModel,
+        adapter_config: AdapterConfig,
+        *,
+        strategy: Strategy = STRATEGIES["adapter"],
+        pooling: Pooling = "mean",
+        head_dropout: float = 0.1,
+        optim: OptimConfig = OptimConfig(),
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.strategy = strategy
+        self.adapters = TaskAdapters(backbone, adapter_config) if strategy.adapters != "none" else None
+        self.router = self.adapters.router if self.adapters is not None else TaskRouter()  # nothing reads a bare one
+        freeze(backbone)
+        self.heads = nn.ModuleDict()
+        self.prototypes = nn.ModuleDict()  # per task: class centroids for task-ID-free inference (seqadapt.selection)
+        self.specs: dict[str, TaskSpec] = {}
+        self.pooling = pooling
+        self.head_dropout = head_dropout
+        self.optim = optim
+        self._active: list[str] = []
+        self.tensors = TaskTensors(self)
+        self.backbone_params = sum(p.numel() for p in backbone.parameters())  # before any task adds its own
+        self.strict_loading = False  # checkpoints hold no frozen backbone weights (see on_save_checkpoint)
+
+    # ----------------------------------------------------------------- tasks
+    @property
+    def active_task(self) -> str | None:
+        """The single task being trained or evaluated (``None`` if none or several)."""
+        return self._active[0] if len(self._active) == 1 else None
+
+    @property
+    def active_tasks(self) -> list[str]:
+        """The tasks being trained, in the order a joint batch's ``task_index`` refers to them."""
+        return list(self._active)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.specs)
+
+    def kind(self, task: str) -> TaskKind:
+        return kind_of(self.specs[task])
+
+    def adapter_of(self, task: str) -> str | None:
+        """The adapter a task runs through: its own, the shared one, or none."""
+        return {"per_task": task, "shared": SHARED_ADAPTER, "none": None}[self.strategy.adapters]
+
+    def add_task(self, spec: TaskSpec) -> None:
+        """A head for ``spec`` plus, per strategy, fresh adapters in every layer; other tasks are untouched."""
+        if spec.name in self.specs:
+            raise ValueError(f"task '{spec.name}' was already added; task names must be unique in a stream")
+        adapter = self.adapter_of(spec.name)
+        if adapter is not None and adapter not in self.adapters.tasks:
+            self.adapters.add_task(adapter)
+        if not self.strategy.train_backbone:
+            self.backbone.eval()  # new adapters live inside the backbone: keep the whole tree in eval mode
+        ref = next(self.backbone.parameters())
+        kind, hidden = kind_of(spec), self.backbone.config.hidden_size
+        self.heads[spec.name] = kind.make_head(spec, hidden, self.pooling, self.head_dropout).to(
+            device=ref.device, dtype=ref.dtype
+        )
+        self.prototypes[spec.name] = TaskPrototypes(hidden, kind.prototype_classes(spec)).to(ref.device)
+        self.specs[spec.name] = spec
+
+    def set_active_task(self, name: str | None) -> None:
+        """Route through ``name`` (``None``: bare backbone) and make only what it trains trainable."""
+        self.set_active_tasks([] if name is None else [name])
+
+    def set_active_tasks(self, names: list[str]) -> None:
+        """Train several tasks at once (joint training); they must share their adapter, if any."""
+        self.require_known(names)
+        routes = {self.adapter_of(name) for name in names}
+        if len(routes) > 1:
+            raise ValueError(f"tasks {names} use different adapters and cannot be active together")
+        trainable = {id(p) for name in names for p in self.trainable_parameters(name)}
+        for param in self.parameters():
+            param.requires_grad_(id(param) in trainable)
+        self._active = list(names)
+        self.router.activate(routes.pop() if routes else None)
+
+    def require_known(self, names: list[str]) -> None:
+        unknown = sorted(set(names) - set(self.specs))
+        if unknown:
+            raise KeyError(f"unknown task(s) {unknown}; this model has tasks {self.tasks}")
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode (dropout off) for the duration, then back to the mode it had: measuring never changes training."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
+    @contextmanager
+    def routed_to(self, name: str) -> Iterator[None]:
+        """Temporarily run ``name``'s adapter and head without changing which parameters train."""
+        self.require_known([name])
+        previous, self._active = self._active, [name]
+        try:
+            with self.router.route(self.adapter_of(name)):
+                yield
+        finally:
+            self._active = previous
+
+    def task_parameters(self, name: str) -> Iterator[nn.Parameter]:
+        """Every parameter owned by task ``name`` alone: its own adapters and LayerNorm copies, and its head."""
+        if self.strategy.adapters == "per_task":
+            yield from self.adapters.task_parameters(name)
+        yield from self.heads[name].parameters()
+
+    def trainable_parameters(self, name: str) -> Iterator[nn.Parameter]:
+        """What training task ``name`` updates: its own parameters plus, per strategy, shared ones."""
+        yield from self.task_parameters(name)
+        if self.strategy.adapters == "shared":
+            yield from self.adapters.task_parameters(SHARED_ADAPTER)
+        if self.strategy.train_backbone:
+            yield from (p for p in self.backbone.parameters() if p.is_floating_point())
+
+    # --------------------------------------------------------------- forward
+    def train(self, mode: bool = True) -> SeqAdaptModule:
+        super().train(mode)
+        if not self.strategy.train_backbone:
+            self.backbone.eval()
+        return self
+
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token states of the backbone under the current routing."""
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        return self.backbone(**inputs).last_hidden_state
+
+    def backbone_features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pooled features of the bare backbone (no adapters): what task prototypes are made of."""
+        with self.router.route(None):
+            return pool(self.encode(input_ids, attention_mask, token_type_ids), attention_mask, self.pooling)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Outputs of the active task's head."""
+        task = self.active_task
+        if task is None:
+            raise RuntimeError("no single active task: call set_active_task(name) before the forward pass")
+        return self.heads[task](self.encode(input_ids, attention_mask, token_type_ids), attention_mask)
+
+    # -------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return batch_loss(self, batch, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        batch_loss(self, batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        batch_loss(self, batch, "test")
+
+    def make_optimizer(self) -> torch.optim.AdamW:
+        """AdamW over exactly what the active task(s) train: no optimizer state for frozen weights."""
+        if not self._active:
+            raise RuntimeError("no active task to optimise: call set_active_task(name) before fitting")
+        params = {id(p): p for name in self._active for p in self.trainable_parameters(name)}
+        return torch.optim.AdamW(params.values(), lr=self.optim.learning_rate, weight_decay=self.optim.weight_decay)
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.make_optimizer()
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.optim.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def setup(self, stage: str) -> None:
+        if self.trainer.world_size > 1:
+            ignore_frozen_under_ddp(self)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Lightning checkpoints keep only what training changes, never the frozen backbone."""
+        if not self.strategy.train_backbone:
+            checkpoint["state_dict"] = without_frozen_backbone(checkpoint["state_dict"], self.backbone)

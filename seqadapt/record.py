@@ -1,0 +1,199 @@
+"""The typed run record: the one reader and writer of ``results.json``.
+
+A :class:`RunRecord` holds what a stream decided (its plan), what each stage
+measured (:class:`StageRecord`, with its :class:`TaskEvaluation` s and
+:class:`GuardVerdict`) and the metrics derived from the accuracy matrix. The
+stream, resume, the report, the plots and W&B read and write results through
+these classes, never through raw dicts, and every file carries a
+``schema_version`` so an old or newer file is read or refused with a message
+that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from seqadapt import metrics
+from seqadapt.io import atomic_write_json
+
+SCHEMA_VERSION = 1  # 0: files written before results.json carried a schema_version (same layout, no plan)
+RESULTS_FILE = "results.json"
+CheckKind = Literal["full", "tensors"]
+
+
+class RecordError(ValueError):
+    """``results.json`` is missing, damaged or of a schema this seqadapt cannot read; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class TaskEvaluation:
+    """What the guard compares: the task's primary score, the exact test outputs' fingerprint, its selection data."""
+
+    task: str
+    accuracy: float
+    examples: int
+    logits_sha256: str
+    prototypes_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    """The forgetting guard's conclusion after one stage: which earlier tasks it checked and what changed."""
+
+    stage: int
+    trained_task: str
+    checked: list[str]
+    violations: list[str] = field(default_factory=list)
+    kind: CheckKind = "full"
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GuardVerdict:
+        return cls(**{key: value for key, value in data.items() if key != "passed"})
+
+
+@dataclass
+class StageRecord:
+    """One stage: what it trained, how long each part took, its evaluations, the guard verdict, task selection."""
+
+    stage: int
+    task: str
+    train_examples: int
+    test_examples: int
+    train_seconds: float
+    train_processes: int
+    eval_seconds: float
+    guard_seconds: float
+    evaluations: list[TaskEvaluation]
+    carried: dict[str, float]
+    guard: GuardVerdict
+    selection_seconds: float = 0.0
+    task_selection: dict[str, Any] | None = None
+
+    def scores(self) -> dict[str, float]:
+        """Every task's score after this stage: evaluated now or carried over by a tensor check."""
+        return {**self.carried, **{e.task: e.accuracy for e in self.evaluations}}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["evaluations"] = [asdict(e) for e in self.evaluations]
+        data["guard"] = self.guard.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageRecord:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["evaluations"] = [TaskEvaluation(**e) for e in data["evaluations"]]
+        values["guard"] = GuardVerdict.from_dict(data["guard"])
+        return cls(**values)
+
+
+@dataclass
+class RunRecord:
+    """A whole stream: its identity, its plan (the tasks of each stage), the accuracy matrix and stage records.
+
+    ``accuracy_matrix[i][j]`` is task j's score after stage i, ``None`` for a
+    task not yet learned; it has one row per completed stage.
+    """
+
+    tasks: list[str]
+    plan: list[list[str]]
+    strategy: str = "adapter"
+    backbone: str = "unnamed"
+    backbone_sha256: str = ""
+    seed: int = 0
+    guard: dict[str, Any] = field(default_factory=dict)
+    selectors: list[str] = field(default_factory=list)
+    run_name: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    accuracy_matrix: list[list[float | None]] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    completed_stages: int = 0
+    params_per_task: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    resumed: dict[str, Any] | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def finished(self) -> bool:
+        return self.completed_stages == len(self.plan)
+
+    @property
+    def sequential(self) -> bool:
+        """One task per stage: the order-dependent metrics (BWT, forgetting) are defined."""
+        return all(len(stage) == 1 for stage in self.plan)
+
+    def add_stage(self, stage: StageRecord, reference: list[float] | None = None) -> None:
+        """Append ``stage`` and its row of the accuracy matrix, then recompute the metrics."""
+        scores = stage.scores()
+        self.stages.append(stage)
+        self.completed_stages = len(self.stages)
+        self.accuracy_matrix.append([scores.get(task) for task in self.tasks])
+        self.update_metrics(reference)
+
+    def update_metrics(self, reference: list[float] | None = None) -> None:
+        """ACC, BWT, forgetting, learning accuracy (and FWT with a single-task ``reference``) from the matrix."""
+        done = self.completed_stages
+        if not self.sequential:
+            self.metrics = metrics.joint_summary(self.accuracy_matrix[0])
+            return
+        square = [row[:done] for row in self.accuracy_matrix[:done]]
+        self.metrics = metrics.summary(square, reference[:done] if reference else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["stages"] = [stage.to_dict() for stage in self.stages]
+        if self.resumed is None:
+            del data["resumed"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = RESULTS_FILE) -> RunRecord:
+        version = data.get("schema_version", 0)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise RecordError(
+                f"{source} has schema_version {version!r}; this seqadapt reads versions 0 to {SCHEMA_VERSION}. "
+                "Upgrade seqadapt to read it (pip install -U seqadapt)."
+            )
+        data = dict(data)
+        if version == 0:  # same layout; the plan was implied by the strategy
+            tasks = data["tasks"]
+            data["plan"] = [list(tasks)] if data.get("strategy") == "joint" else [[task] for task in tasks]
+        stages = [StageRecord.from_dict(stage) for stage in data.get("stages", [])]
+        known = {f.name for f in fields(cls)} - {"stages", "schema_version"}
+        return cls(**{key: value for key, value in data.items() if key in known}, stages=stages)
+
+    def save(self, directory: Path) -> Path:
+        """Write ``<directory>/results.json`` atomically; returns its path."""
+        path = Path(directory) / RESULTS_FILE
+        atomic_write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> RunRecord:
+        """Read a results file, naming the file and the way out when it is empty, damaged or unreadable."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RecordError(f"{path} does not exist: the run wrote no stage yet, or this is not a run folder") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise RecordError(
+                f"{path} is empty or damaged ({err}). Delete it and resume the run (resume=<run dir>): finished "
+                "stages are rebuilt from their verified artefacts."
+            ) from None
+        try:
+            return cls.from_dict(data, str(path))
+        except (KeyError, TypeError) as err:
+            raise RecordError(f"{path} is not a seqadapt results file: {err!r} is missing or malformed") from None

@@ -1,0 +1,21 @@
+"""The callbacks every stream runs, chosen once from its strategy, selectors and resume flag."""
+
+from __future__ import annotations
+
+from seqadapt.strategies import Strategy
+from seqadapt.stream.callbacks import StreamCallback
+from seqadapt.stream.resume import Resume
+from seqadapt.stream.selection_probe import TaskSelectionProbe
+from seqadapt.stream.writers import ArtefactSaver, PlotWriter, ResultsWriter, StageLogLine
+
+
+def standard_callbacks(strategy: Strategy, selectors: list[str], resume: bool) -> list[StreamCallback]:
+    """Resume (if asked), the task-selection probe (if any selector), results.json, plots, the log line, and
+    artefacts where the strategy isolates tasks (each stage then leaves a verified per-task artefact)."""
+    callbacks: list[StreamCallback] = [Resume()] if resume else []
+    if selectors:
+        callbacks.append(TaskSelectionProbe(selectors))
+    callbacks += [ResultsWriter(), PlotWriter(), StageLogLine()]
+    if strategy.isolates_tasks:
+        callbacks.append(ArtefactSaver())
+    return callbacks

@@ -1,0 +1,70 @@
+"""The callbacks that put a run on disk and in the log: results.json, plots, artefacts, one line per stage."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from seqadapt.artefacts import save_task_artefact
+from seqadapt.plots import write_run_plots
+from seqadapt.record import StageRecord
+from seqadapt.stream.callbacks import StreamCallback
+from seqadapt.stream.plan import Stage
+
+if TYPE_CHECKING:
+    from seqadapt.stream.run import StreamRun
+
+log = logging.getLogger("seqadapt")
+
+
+class ResultsWriter(StreamCallback):
+    """``results.json`` after every stage (atomically, before the verdict is enforced)."""
+
+    def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
+        run.record.save(run.output_dir)
+
+
+class PlotWriter(StreamCallback):
+    """The run's pictures, redrawn after every stage (see :mod:`seqadapt.plots`)."""
+
+    def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
+        write_run_plots(run.record, run.output_dir)
+
+
+class ArtefactSaver(StreamCallback):
+    """Each learned task's artefact, only for stages whose guard passed: an artefact is always a verified stage."""
+
+    def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
+        if not record.guard.passed:
+            return
+        for evaluation in record.evaluations:
+            if evaluation.task in {t.spec.name for t in stage.tasks}:
+                save_task_artefact(
+                    run.module, evaluation, run.output_dir, stage=stage.number, backbone_name=run.record.backbone,
+                    backbone_sha256=run.record.backbone_sha256, settings=asdict(run.loaders.config),
+                )
+
+
+class StageLogLine(StreamCallback):
+    """One line per stage in the log: scores, the guard's verdict, task-ID-free numbers, seconds."""
+
+    def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
+        learned = {t.spec.name for t in stage.tasks}
+        scores = " ".join(f"{e.task}={e.accuracy:.4f}" for e in record.evaluations if e.task in learned)
+        verdict = record.guard
+        if verdict.passed:
+            how = "re-evaluated" if verdict.kind == "full" else "tensors"
+            guard_text = f"guard ok ({len(verdict.checked)} earlier task(s) unchanged, {how})"
+        else:
+            recorded = "FAILED" if run.verifier.guard.mode == "strict" else "recorded"
+            guard_text = f"guard {recorded} {len(verdict.violations)} change(s)"
+        selection = record.task_selection
+        without_id = " ".join(
+            f"{selector}={result['task_id_accuracy']:.3f}/{result['accuracy']:.3f}"
+            for selector, result in (selection["selectors"] if selection else {}).items()
+        )
+        log.info(
+            "stage %d/%d %s: test acc %s | %s | task ID/acc without ID: %s | %.1fs", stage.number, stage.count,
+            stage.name, scores, guard_text, without_id or "off", run.stage_seconds(),
+        )

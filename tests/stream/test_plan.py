@@ -1,0 +1,24 @@
+from seqadapt.stream.plan import plan_stages
+from tests.stream.test_run import ORDER
+
+
+class Splits:  # plan_stages reads only .spec.name
+    def __init__(self, name):
+        self.spec = type("Spec", (), {"name": name})()
+
+
+def names(tasks):
+    return [t.spec.name for t in tasks]
+
+
+def test_a_sequential_plan_has_a_stage_per_task_guarding_all_earlier_ones():
+    plan = plan_stages([Splits(n) for n in ORDER], joint=False)
+    assert [stage.name for stage in plan] == ORDER and [stage.number for stage in plan] == [1, 2, 3]
+    assert [names(stage.earlier) for stage in plan] == [[], ORDER[:1], ORDER[:2]]
+    assert [names(stage.seen) for stage in plan] == [ORDER[:1], ORDER[:2], ORDER]
+    assert [stage.last for stage in plan] == [False, False, True]
+
+
+def test_a_joint_plan_is_one_stage_of_every_task():
+    (stage,) = plan_stages([Splits(n) for n in ORDER], joint=True)
+    assert stage.name == "+".join(ORDER) and stage.earlier == [] and names(stage.seen) == ORDER and stage.last

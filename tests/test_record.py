@@ -1,0 +1,66 @@
+"""The typed run record: the one reader and writer of results.json, its schema version and its errors."""
+
+import json
+
+import pytest
+
+from seqadapt.record import SCHEMA_VERSION, GuardVerdict, RecordError, RunRecord, StageRecord, TaskEvaluation
+
+
+def stage(number: int, task: str, scores: dict[str, float], carried: dict[str, float] | None = None) -> StageRecord:
+    return StageRecord(
+        stage=number, task=task, train_examples=10, test_examples=5, train_seconds=1.0, train_processes=1,
+        eval_seconds=0.1, guard_seconds=0.1,
+        evaluations=[TaskEvaluation(task=t, accuracy=a, examples=5, logits_sha256=t * 4) for t, a in scores.items()],
+        carried=carried or {}, guard=GuardVerdict(stage=number, trained_task=task, checked=list(carried or {})),
+    )
+
+
+def two_stage_record() -> RunRecord:
+    record = RunRecord(tasks=["a", "b"], plan=[["a"], ["b"]], strategy="adapter", seed=3)
+    record.add_stage(stage(1, "a", {"a": 0.8}))
+    record.add_stage(stage(2, "b", {"b": 0.6}, carried={"a": 0.7}))
+    return record
+
+
+def test_stages_fill_the_matrix_and_the_metrics():
+    record = two_stage_record()
+    assert record.accuracy_matrix == [[0.8, None], [0.7, 0.6]]
+    assert record.completed_stages == 2 and record.finished
+    assert record.metrics["acc"] == pytest.approx(0.65) and record.metrics["bwt"] == pytest.approx(-0.1)
+
+
+def test_a_joint_plan_has_one_row_and_no_order_metrics():
+    record = RunRecord(tasks=["a", "b"], plan=[["a", "b"]], strategy="joint")
+    record.add_stage(stage(1, "a+b", {"a": 0.9, "b": 0.5}))
+    assert record.finished and not record.sequential
+    assert record.metrics["acc"] == pytest.approx(0.7) and record.metrics["bwt"] is None
+
+
+def test_save_and_load_round_trip_with_the_schema_version(tmp_path):
+    record = two_stage_record()
+    path = record.save(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION and "resumed" not in data
+    assert data["stages"][1]["guard"]["passed"] is True and data["completed_stages"] == 2
+    assert RunRecord.load(path) == record
+
+
+def test_a_file_without_schema_version_is_read_with_its_plan_implied(tmp_path):
+    data = two_stage_record().to_dict()
+    del data["schema_version"], data["plan"]
+    (tmp_path / "results.json").write_text(json.dumps({**data, "strategy": "joint"}))
+    assert RunRecord.load(tmp_path / "results.json").plan == [["a", "b"]]
+
+
+def test_a_newer_schema_is_refused_with_what_to_do(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({**two_stage_record().to_dict(), "schema_version": 99}))
+    with pytest.raises(RecordError, match=r"results.json has schema_version 99; this seqadapt reads versions 0 to .*Upgrade"):
+        RunRecord.load(tmp_path / "results.json")
+
+
+@pytest.mark.parametrize("content", ["", "{\"tasks\": [", "\xff"])
+def test_an_empty_or_damaged_file_names_the_file_and_the_way_out(tmp_path, content):
+    (tmp_path / "results.json").write_bytes(content.encode("latin-1"))
+    with pytest.raises(RecordError, match=r"results.json is empty or damaged .*resume the run"):
+        RunRecord.load(tmp_path / "results.json")
