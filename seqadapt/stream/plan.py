@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from seqadapt.data.splits import TaskSplits
 
 
@@ -36,3 +38,14 @@ def plan_stages(tasks: list[TaskSplits], joint: bool) -> list[Stage]:
     if joint:
         return [Stage(0, 1, list(tasks), [], list(tasks))]
     return [Stage(i, len(tasks), [task], tasks[:i], tasks[: i + 1]) for i, task in enumerate(tasks)]
+
+
+def stage_seed(run_seed: int, stage_index: int) -> int:
+    """The seed of stage ``stage_index`` of a run seeded ``run_seed``: a child of ``SeedSequence(run_seed)``.
+
+    It depends on nothing that happened before the stage, so a resumed stage
+    equals an uninterrupted one; and unlike ``run_seed + stage_index``, two runs
+    with different seeds share no stage seed (runs 0 and 1 no longer train
+    their common tasks identically one stage apart).
+    """
+    return int(np.random.SeedSequence(run_seed, spawn_key=(stage_index,)).generate_state(1)[0])

@@ -19,7 +19,7 @@ from seqadapt.record import GuardVerdict, RunRecord, StageRecord
 from seqadapt.stream.callbacks import StreamCallback
 from seqadapt.stream.fit import fit_stage
 from seqadapt.stream.loaders import LoaderConfig, StreamLoaders
-from seqadapt.stream.plan import Stage, plan_stages
+from seqadapt.stream.plan import Stage, plan_stages, stage_seed
 from seqadapt.stream.standard import standard_callbacks
 from seqadapt.stream.verify import StageVerifier
 
@@ -28,9 +28,9 @@ class StreamRun:
     """One pass over an ordered task stream; ``run()`` returns its :class:`~seqadapt.record.RunRecord`.
 
     The plan is made once (:func:`~seqadapt.stream.plan.plan_stages`: a stage
-    per task, or one ``joint`` stage). Each stage is fitted (seeded with
-    ``seed + stage index`` whatever came before it, so a resumed run equals an
-    uninterrupted one bit for bit), verified by the forgetting guard
+    per task, or one ``joint`` stage). Each stage is fitted (seeded by
+    :func:`~seqadapt.stream.plan.stage_seed` from the run seed and its index
+    alone, so a resumed run equals an uninterrupted one bit for bit), verified by the forgetting guard
     (:class:`~seqadapt.stream.verify.StageVerifier`), recorded, and handed to
     the callbacks: the standard ones (:func:`~seqadapt.stream.standard.standard_callbacks`:
     resume, task-selection probe, results.json, plots, the log line, artefacts)
@@ -93,7 +93,8 @@ class StreamRun:
     def _stage(self, stage: Stage) -> None:
         self._stage_started = time.perf_counter()
         self._call("on_stage_start", stage)
-        seconds, processes = fit_stage(self.module, stage, self.loaders, self.make_trainer, self.seed + stage.index)
+        seed = stage_seed(self.seed, stage.index)
+        seconds, processes = fit_stage(self.module, stage, self.loaders, self.make_trainer, seed)
         if not is_rank_zero():  # under DDP, rank 0 verifies and records; the others wait for its verdict
             verdict = share_from_rank_zero(None)
             if verdict is None:

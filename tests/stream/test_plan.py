@@ -1,4 +1,4 @@
-from seqadapt.stream.plan import plan_stages
+from seqadapt.stream.plan import plan_stages, stage_seed
 from tests.stream.test_run import ORDER
 
 
@@ -22,3 +22,9 @@ def test_a_sequential_plan_has_a_stage_per_task_guarding_all_earlier_ones():
 def test_a_joint_plan_is_one_stage_of_every_task():
     (stage,) = plan_stages([Splits(n) for n in ORDER], joint=True)
     assert stage.name == "+".join(ORDER) and stage.earlier == [] and names(stage.seen) == ORDER and stage.last
+
+
+def test_stage_seeds_are_fixed_per_stage_and_never_shared_between_run_seeds():
+    seeds = {(run, stage): stage_seed(run, stage) for run in range(20) for stage in range(20)}
+    assert len(set(seeds.values())) == len(seeds)  # run 1's stage 1 is not run 0's stage 2, as seed + index was
+    assert stage_seed(3, 2) == stage_seed(3, 2) and 0 <= stage_seed(3, 2) < 2**32

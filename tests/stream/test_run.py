@@ -26,9 +26,10 @@ def trainer() -> pl.Trainer:
 
 
 def stream(
-    module_cls, task_dir: Path, tokenizer, out: Path, strategy: str = "adapter", backbone_seed: int = 0, **kwargs
+    module_cls, task_dir: Path, tokenizer, out: Path, strategy: str = "adapter", backbone_seed: int = 0,
+    order: list[str] = ORDER, **kwargs,
 ) -> StreamRun:
-    specs = load_task_stream(ORDER, task_dir)
+    specs = load_task_stream(order, task_dir)
     tasks = [build_splits(s, read_source(s), SplitSizes(train=96, val=16, test=48)) for s in specs]
     module = module_cls(
         tiny_model(seed=backbone_seed), AdapterConfig(bottleneck=8), strategy=STRATEGIES[strategy],
@@ -241,3 +242,11 @@ def test_resumed_tasks_get_tensor_snapshots_too(toy_task_dir, tokenizer, tmp_pat
     assert [s["guard"]["kind"] for s in resumed["stages"]] == ["full", "tensors", "full"]
     assert all(s["guard"]["passed"] for s in resumed["stages"])
     assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+
+
+def test_runs_with_different_seeds_share_no_stage_training(toy_task_dir, tokenizer, tmp_path):
+    """With seed + stage index, [animals] under seed 1 retrained seed 0's stage-2 animals bit for bit."""
+    two = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "a", order=ORDER[:2], seed=0, selectors=[]).run()
+    one = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "b", order=ORDER[1:2], seed=1, selectors=[]).run()
+    assert two.stages[1].evaluations[-1].task == one.stages[0].evaluations[-1].task == ORDER[1]
+    assert two.stages[1].evaluations[-1].logits_sha256 != one.stages[0].evaluations[-1].logits_sha256
