@@ -8,10 +8,10 @@ from typing import Any
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import RichProgressBar
 
 from seqadapt.adapters import AdapterConfig
 from seqadapt.backbone import Backbone, BackboneConfig, load_backbone
+from seqadapt.console import StageProgress
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
 from seqadapt.data.splits import TaskSplits
 from seqadapt.data.tasks import DEFAULT_TASK_DIR
@@ -32,7 +32,10 @@ def build_tasks(cfg: DictConfig) -> list[TaskSplits]:
     task_dir = Path(cfg.task_dir) if cfg.task_dir else DEFAULT_TASK_DIR
     specs = load_task_stream(list(cfg.tasks.order), task_dir)
     data = cfg.data
-    sizes = SplitSizes(train=data.train_size, val=data.val_size, test=data.test_size, seed=data.split_seed)
+    sizes = SplitSizes(
+        train=data.train_size, val=data.val_size, test=data.test_size, seed=data.split_seed,
+        drop_leaked=bool(data.get("drop_leaked", False)),  # older run_config.yaml files have no such key
+    )
     return [build_splits(spec, read_source(spec), sizes) for spec in specs]
 
 
@@ -78,7 +81,7 @@ def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
     backbone = load_backbone(BackboneConfig(**container(cfg.backbone)))
     tracker = build_tracker(cfg, output_dir) if is_rank_zero() else None
     trainer_kwargs = container(cfg.trainer)
-    progress = [RichProgressBar()] if trainer_kwargs.get("enable_progress_bar", True) else []
+    progress = [StageProgress()] if trainer_kwargs.get("enable_progress_bar", True) else []
 
     def make_trainer() -> pl.Trainer:
         logger = tracker.lightning_logger if tracker else False
@@ -93,5 +96,5 @@ def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
         reference_accuracy=container(cfg.reference_accuracy) if cfg.reference_accuracy else None,
         backbone_name=backbone.name, resume=bool(cfg.resume),
         run_info={"run_name": cfg.run_name, "config": container(cfg)},
-        callbacks=[*callbacks, *([tracker] if tracker else [])],
+        callbacks=[*progress, *callbacks, *([tracker] if tracker else [])],
     )

@@ -8,6 +8,7 @@ artefact weights and run_config.yaml.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -26,8 +27,13 @@ def atomic_write(path: Path, data: bytes | str) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(
+                err.errno, f"no space left to write {path} ({len(payload)} bytes); {path.name} is unchanged. Free "
+                "space, then continue the run with resume=<run dir>: finished stages are kept"
+            ) from err
         raise
     fsync_dir(path.parent)
 

@@ -3,6 +3,7 @@ task-ID-free inference across stages."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +12,7 @@ matplotlib.use("Agg")  # files only; no display on the machines this runs on
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from seqadapt.io import atomic_write  # noqa: E402
 from seqadapt.record import RunRecord  # noqa: E402
 
 PLOT_FILES = {
@@ -18,6 +20,15 @@ PLOT_FILES = {
     "accuracy_curves": "accuracy_curves.png",
     "task_selection": "task_selection.png",
 }
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """``fig`` as a PNG at ``path``, written atomically (a crash never leaves half a picture), then closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def _matrix(results: RunRecord) -> np.ndarray:
@@ -44,8 +55,7 @@ def accuracy_heatmap(results: RunRecord, path: Path) -> Path:
     ax.set_title(f"Accuracy matrix {results.strategy}  ACC={results.metrics.get('acc', float('nan')):.3f}")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -57,8 +67,7 @@ def _save_stage_lines(fig: plt.Figure, ax: plt.Axes, ylabel: str, title: str, pa
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

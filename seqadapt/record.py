@@ -122,6 +122,7 @@ class RunRecord:
     params_per_task: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: dict[str, float | None] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    environment: dict[str, Any] = field(default_factory=dict)  # device, precision, torch threads: output hashes depend on them
     resumed: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 

@@ -23,7 +23,21 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path, m
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="no space left to write .*manifest.json is unchanged"):
         atomic_write(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+def test_a_full_disk_names_the_file_and_the_way_out(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    real_fsync = os.fsync
+
+    def full(handle):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=r"no space left to write .*results.json .*resume=<run dir>"):
+        atomic_write(path, "x" * 10)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert list(tmp_path.iterdir()) == []  # no .tmp left behind

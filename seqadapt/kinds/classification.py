@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,8 @@ class ClassificationKind(TaskKind):
         return Dataset.from_dict({"text": [str(texts[i]) for i in keep], "label": [index[name] for name in names]})
 
     def check_train(self, spec: TaskSpec, train: Dataset) -> None:
+        """At least two classes, or no classifier; a declared label with no training example only warns, since
+        the task still trains, but its head will never predict that label."""
         classes = set(train["label"])
         if len(classes) < 2:
             only = spec.labels[next(iter(classes))]
@@ -73,6 +76,30 @@ class ClassificationKind(TaskKind):
                 f"task '{spec.name}': all {len(train)} training examples have the label '{only}'; a classifier "
                 "needs at least two classes. Check the source, label_map, or raise data.train_size."
             )
+        missing = [label for index, label in enumerate(spec.labels) if index not in classes]
+        if missing:
+            warnings.warn(
+                f"task '{spec.name}': declared label(s) {missing} never occur in its {len(train)} training examples, "
+                f"so it cannot learn them. Check label_map and drop_labels in tasks/{spec.name}.yaml, remove the "
+                "label(s) from 'labels', or raise data.train_size.",
+                UserWarning, stacklevel=3,
+            )
+
+    def texts(self, rows: Dataset) -> list[str]:
+        return list(rows["text"])
+
+    def dropped(self, spec: TaskSpec, rows: Dataset) -> dict[str, int]:
+        if spec.label_field not in rows.column_names:
+            return {}
+        raw = Counter(str(value) for value in rows[spec.label_field])
+        return {f"drop_labels '{value}'": raw[value] for value in spec.drop_labels if raw[value]}
+
+    def counts(self, spec: TaskSpec, rows: Dataset) -> dict[str, int]:
+        present = Counter(rows["label"])
+        return {label: present[index] for index, label in enumerate(spec.labels)}
+
+    def show(self, spec: TaskSpec, row: dict[str, Any]) -> str:
+        return f"[{spec.labels[row['label']]}] {row['text']}"
 
     def encode(self, rows: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
         encoded = rows.map(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pytorch_lightning as pl
+import torch
 
 from seqadapt.model import SeqAdaptModule
 from seqadapt.prototypes import fit_prototypes
@@ -13,12 +16,22 @@ from seqadapt.stream.loaders import StreamLoaders
 from seqadapt.stream.plan import Stage
 
 
+@dataclass(frozen=True)
+class FitResult:
+    """How a stage trained: seconds, processes (DDP), and the device and precision its outputs depend on."""
+
+    seconds: float
+    processes: int
+    environment: dict[str, Any]
+
+
 def fit_stage(
     module: SeqAdaptModule, stage: Stage, loaders: StreamLoaders, make_trainer: Callable[[], pl.Trainer], seed: int
-) -> tuple[float, int]:
+) -> FitResult:
     """Train ``stage``'s tasks, seeded with ``seed`` alone, so a resumed stage equals an uninterrupted one.
 
-    Returns the seconds it took and how many processes trained (DDP).
+    The module stays on the trainer's device afterwards (Lightning moves it back
+    to the CPU), so evaluation and the guard run where training ran.
     """
     started = time.perf_counter()
     pl.seed_everything(seed, workers=True, verbose=False)
@@ -29,6 +42,11 @@ def fit_stage(
     module.train()  # Lightning keeps the mode it finds; a trained backbone needs its dropout on
     trainer = make_trainer()
     trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
+    module.to(trainer.strategy.root_device)
     for task in stage.tasks:  # part of learning the task: what the prototype selector will compare inputs with
         fit_prototypes(module, task.spec.name, loaders.unshuffled_train(task))
-    return time.perf_counter() - started, trainer.world_size
+    environment = {
+        "device": str(trainer.strategy.root_device.type), "precision": str(trainer.precision),
+        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+    }
+    return FitResult(time.perf_counter() - started, trainer.world_size, environment)

@@ -17,7 +17,7 @@ from seqadapt.guard import GuardMode
 from seqadapt.model import SeqAdaptModule, parameter_budget
 from seqadapt.record import GuardVerdict, RunRecord, StageRecord
 from seqadapt.stream.callbacks import StreamCallback
-from seqadapt.stream.fit import fit_stage
+from seqadapt.stream.fit import FitResult, fit_stage
 from seqadapt.stream.loaders import LoaderConfig, StreamLoaders
 from seqadapt.stream.plan import Stage, plan_stages, stage_seed
 from seqadapt.stream.standard import standard_callbacks
@@ -60,7 +60,7 @@ class StreamRun:
         self.output_dir = Path(output_dir)
         self.loaders = StreamLoaders(tokenizer, loaders)
         self.verifier = StageVerifier(module, self.loaders, guard_mode, full_check_every)
-        self.callbacks = [*standard_callbacks(module.strategy, list(selectors), resume), *callbacks]
+        self.callbacks = standard_callbacks(module.strategy, list(selectors), resume, list(callbacks))
         names = [t.spec.name for t in tasks]
         missing = sorted(set(names) - set(reference_accuracy or {}))
         if reference_accuracy is not None and missing:
@@ -93,27 +93,27 @@ class StreamRun:
     def _stage(self, stage: Stage) -> None:
         self._stage_started = time.perf_counter()
         self._call("on_stage_start", stage)
-        seed = stage_seed(self.seed, stage.index)
-        seconds, processes = fit_stage(self.module, stage, self.loaders, self.make_trainer, seed)
+        fitted = fit_stage(self.module, stage, self.loaders, self.make_trainer, stage_seed(self.seed, stage.index))
         if not is_rank_zero():  # under DDP, rank 0 verifies and records; the others wait for its verdict
             verdict = share_from_rank_zero(None)
             if verdict is None:
                 raise RuntimeError(f"rank 0 failed while verifying stage {stage.number} ({stage.name}); its log says why")
         else:
             try:
-                verdict = self._verify_and_record(stage, seconds, processes)
+                verdict = self._verify_and_record(stage, fitted)
             except BaseException:
                 share_from_rank_zero(None)  # the other ranks stop instead of waiting for a verdict forever
                 raise
             share_from_rank_zero(verdict)  # once the stage is on disk: the barrier before the next stage
         self.verifier.guard.enforce(verdict)
 
-    def _verify_and_record(self, stage: Stage, train_seconds: float, processes: int) -> GuardVerdict:
+    def _verify_and_record(self, stage: Stage, fitted: FitResult) -> GuardVerdict:
         check = self.verifier.verify(stage)
+        self.record.environment = fitted.environment  # what the recorded output hashes depend on
         record = StageRecord(
             stage=stage.number, task=stage.name, train_examples=sum(len(t.train) for t in stage.tasks),
-            test_examples=sum(len(t.test) for t in stage.tasks), train_seconds=train_seconds,
-            train_processes=processes, eval_seconds=check.eval_seconds, guard_seconds=check.guard_seconds,
+            test_examples=sum(len(t.test) for t in stage.tasks), train_seconds=fitted.seconds,
+            train_processes=fitted.processes, eval_seconds=check.eval_seconds, guard_seconds=check.guard_seconds,
             evaluations=check.evaluations, carried=check.carried, guard=check.verdict,
         )
         self._call("on_stage_measured", stage, record)

@@ -6,16 +6,19 @@ from seqadapt.strategies import Strategy
 from seqadapt.stream.callbacks import StreamCallback
 from seqadapt.stream.resume import Resume
 from seqadapt.stream.selection_probe import TaskSelectionProbe
-from seqadapt.stream.writers import ArtefactSaver, PlotWriter, ResultsWriter, StageLogLine
+from seqadapt.stream.writers import ArtefactSaver, PlotWriter, ResultsWriter, RunSummary, StageLogLine
 
 
-def standard_callbacks(strategy: Strategy, selectors: list[str], resume: bool) -> list[StreamCallback]:
-    """Resume (if asked), the task-selection probe (if any selector), results.json, plots, the log line, and
-    artefacts where the strategy isolates tasks (each stage then leaves a verified per-task artefact)."""
+def standard_callbacks(
+    strategy: Strategy, selectors: list[str], resume: bool, extra: list[StreamCallback]
+) -> list[StreamCallback]:
+    """Resume (if asked), the task-selection probe (if any selector), results.json, the log line, artefacts
+    where the strategy isolates tasks (each stage then leaves a verified per-task artefact), plots, then
+    ``extra`` (W&B, users' callbacks), and the run's summary last."""
     callbacks: list[StreamCallback] = [Resume()] if resume else []
     if selectors:
         callbacks.append(TaskSelectionProbe(selectors))
-    callbacks += [ResultsWriter(), PlotWriter(), StageLogLine()]
+    callbacks += [ResultsWriter(), StageLogLine()]
     if strategy.isolates_tasks:
         callbacks.append(ArtefactSaver())
-    return callbacks
+    return [*callbacks, PlotWriter(), *extra, RunSummary()]

@@ -7,10 +7,12 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from seqadapt.artefacts import save_task_artefact
+from seqadapt.distributed import is_rank_zero
 from seqadapt.plots import write_run_plots
 from seqadapt.record import StageRecord
 from seqadapt.stream.callbacks import StreamCallback
 from seqadapt.stream.plan import Stage
+from seqadapt.summary import format_summary
 
 if TYPE_CHECKING:
     from seqadapt.stream.run import StreamRun
@@ -26,10 +28,28 @@ class ResultsWriter(StreamCallback):
 
 
 class PlotWriter(StreamCallback):
-    """The run's pictures, redrawn after every stage (see :mod:`seqadapt.plots`)."""
+    """The run's pictures, redrawn after every stage (see :mod:`seqadapt.plots`), after the stage's results and
+    artefacts: a picture that cannot be drawn is logged and never costs a stage its artefact."""
 
     def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
-        write_run_plots(run.record, run.output_dir)
+        try:
+            write_run_plots(run.record, run.output_dir)
+        except Exception as err:  # noqa: BLE001 - matplotlib and the disk raise many kinds; results are safe
+            log.warning("could not draw the plots of stage %d in %s: %s", stage.number, run.output_dir, err)
+
+
+class RunSummary(StreamCallback):
+    """The end-of-run summary in the log and on the console (see :mod:`seqadapt.summary`), also after a failure."""
+
+    def on_stream_finish(self, run: StreamRun, failed: bool) -> None:
+        if not is_rank_zero():
+            return
+        log.info("\n%s", format_summary(run.record, run.output_dir))
+        if failed and run.record.completed_stages < len(run.plan):
+            log.info(
+                "stopped in stage %d of %d; finished stages are kept in %s (seqadapt resume=%s continues after them)",
+                run.record.completed_stages + 1, len(run.plan), run.output_dir, run.output_dir,
+            )
 
 
 class ArtefactSaver(StreamCallback):
@@ -56,6 +76,8 @@ class StageLogLine(StreamCallback):
         if verdict.passed:
             how = "re-evaluated" if verdict.kind == "full" else "tensors"
             guard_text = f"guard ok ({len(verdict.checked)} earlier task(s) unchanged, {how})"
+        elif not verdict.checked:  # e.g. fine-tuning's first stage: nothing earlier was at risk yet
+            guard_text = "backbone changed (nothing earlier to check)"
         else:
             recorded = "FAILED" if run.verifier.guard.mode == "strict" else "recorded"
             guard_text = f"guard {recorded} {len(verdict.violations)} change(s)"

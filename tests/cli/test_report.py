@@ -53,3 +53,19 @@ def test_report_files(runs, tmp_path, capsys):
 def test_empty_directory_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no finished run"):
         write_report(tmp_path)
+
+
+def test_one_run_directory_prints_the_run_summary(tmp_path, capsys):
+    from seqadapt.record import GuardVerdict, RunRecord, StageRecord, TaskEvaluation
+
+    record = RunRecord(tasks=["a"], plan=[["a"]], strategy="adapter", backbone="tiny")
+    record.add_stage(StageRecord(
+        stage=1, task="a", train_examples=4, test_examples=2, train_seconds=1.0, train_processes=1,
+        eval_seconds=0.1, guard_seconds=0.1, evaluations=[TaskEvaluation("a", 0.5, 2, "0" * 64)], carried={},
+        guard=GuardVerdict(stage=1, trained_task="a", checked=[]),
+    ))
+    record.save(tmp_path)
+    main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "seqadapt: adapter on tiny, seed 0, 1/1 stages" in out and "1. a" in out and "ACC 0.5000  BWT 0.0000" in out
+    assert f"results   {tmp_path / 'results.json'}" in out and not (tmp_path / "report.md").exists()

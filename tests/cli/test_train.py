@@ -174,3 +174,25 @@ def test_the_documented_slurm_launcher_command_composes():
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.tasks_per_node == cfg.trainer.devices == 4
     assert cfg.hydra.launcher.nodes == cfg.trainer.num_nodes == 2 and cfg.trainer.strategy == "ddp"
+
+
+SILENCED = ("GPU available", "TPU available", "litlogger", "LeafSpec", "Trainer.fit` stopped", "wandb:", "Loading weights",
+            "Loading `train_dataloader`", "Map:")
+
+
+def test_the_console_shows_stage_lines_and_a_final_summary_and_no_third_party_noise(toy_task_dir, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "seqadapt.cli.train", *FAST, "logger=wandb", f"task_dir={toy_task_dir}",
+               "tasks.order=[weather,animals]", f"hydra.run.dir={out}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = done.stdout + done.stderr
+    assert [line for line in console.splitlines() if line.startswith("stage ")][-1].startswith("stage 2/2 animals: ")
+    results = json.loads((out / "results.json").read_text())
+    assert "after stage" in console and "1. weather" in console and "2. animals" in console  # the matrix
+    assert f"ACC {results['metrics']['acc']:.4f}  BWT 0.0000" in console
+    assert f"results   {out / 'results.json'}" in console and "wandb sync " in console
+    assert not [noise for noise in SILENCED if noise in console], console
+    verbose = subprocess.run([*command[:-1], f"hydra.run.dir={tmp_path / 'verbose'}", "-v"], capture_output=True,
+                             text=True, timeout=300)
+    assert verbose.returncode == 0 and "GPU available" in verbose.stdout + verbose.stderr  # -v restores it

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from seqadapt.data import DataFileError, TaskDefinitionError, load_task_spec, read_source
+from seqadapt.data import DataFileError, TaskDefinitionError, TaskSpec, load_task_spec, read_source
 from seqadapt.data.sources import read_table
 
 
@@ -47,3 +47,38 @@ def test_missing_local_file_is_named(toy_task_dir):
     (toy_task_dir / "colors_test.csv").unlink()
     with pytest.raises(DataFileError, match="colors_test.csv"):
         read_source(load_task_spec("colors", toy_task_dir))
+
+
+@pytest.mark.parametrize(("file_format", "content"), [("csv", ""), ("tsv", ""), ("csv", "\n  \n"), ("jsonl", "")])
+def test_an_empty_file_is_named_not_a_bare_pandas_error(tmp_path, file_format, content):
+    # before: pandas.errors.EmptyDataError "No columns to parse from file", without the file's name
+    path = tmp_path / f"train.{file_format}"
+    path.write_text(content)
+    with pytest.raises(DataFileError, match=rf"{path} is empty: it needs a header row and at least one example"):
+        read_table(path, file_format, {})
+
+
+def test_a_malformed_csv_names_the_file_and_the_line(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\nfine,a\ntoo,many,fields\n")
+    with pytest.raises(DataFileError, match=r"rows.csv cannot be read as csv: .*line 3"):
+        read_table(path, "csv", {})
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ({"kind": "local_files", "format": "csv"}, r"source \(kind local_files\) has no 'files'; add `files: \{train:"),
+        ({"kind": "local_files", "files": {"all": "x.csv"}}, r"source \(kind local_files\) has no 'format'; add `format: csv"),
+        ({"kind": "package_file", "format": "csv", "files": {"all": "x.csv"}}, r"source \(kind package_file\) has no 'package'; add `package: "),
+        ({"kind": "local_files", "format": "csv", "files": "x.csv"}, r"source.files is 'x.csv'; write `files: \{train"),
+        ({"kind": "local_files", "format": "xlsx", "files": {"all": "x.csv"}}, r"source.format 'xlsx' is unknown"),
+        ({"kind": "hf_dataset"}, r"source \(kind hf_dataset\) has no 'path'"),
+        ({"kind": "ftp"}, r"source.kind is 'ftp'; choose package_file, local_files, hf_dataset"),
+    ],
+)
+def test_a_source_missing_what_its_reader_needs_is_named(source, match):
+    # before: KeyError('files') / KeyError('format') from read_source
+    spec = TaskSpec(name="t", labels=("a", "b"), source=source)
+    with pytest.raises(TaskDefinitionError, match=r"task 't': " + match):
+        read_source(spec)

@@ -1,3 +1,5 @@
+import hashlib
+import json
 from collections import Counter
 
 import pytest
@@ -70,3 +72,48 @@ def test_a_lone_train_file_is_split_into_train_val_and_test():
 def test_unknown_split_names_are_refused():
     with pytest.raises(TaskDataError, match=r"gives the split\(s\) \['dev', 'validation'\]; name the files 'train'"):
         build_splits(SPEC, {"validation": frame(["neg", "pos"]), "dev": frame(["neg", "pos"])}, SplitSizes())
+
+
+# SHA-256 of json.dumps(split.to_dict()) with the default SplitSizes, computed before drop_leaked existed:
+# with drop_leaked off, the selection must stay bit for bit what it was (runs are compared by their hashes).
+SELECTION_BEFORE_DROP_LEAKED = {
+    "sms_spam": {  # one 'all' file, split by seqadapt
+        "train": "53f0a67e60d62fcd6836792f402b969acb41a11e0b5b6baafe4952cbb9744a6b",
+        "val": "e2afa58e733b23ad994a885f9a0065e482e35ca534e67c2e900de0dcc970897e",
+        "test": "016ec78fb3cbb103a5b851dd6a8444ba3c23ade87117e5368657fb058a1c8398",
+    },
+    "reuters_r8": {  # the source's own train and test files
+        "train": "143895a6dfbae18d5c6bcfc163397409a8b7b9085037742d35f7e964fee3270e",
+        "val": "6c4ecee26a6408bc53bd450741394038cb79fa0adeea322d04fcaf2c11839676",
+        "test": "ad22e9322bf86eee9017e5b1a48586c3eb9bc1602ceeb8e3b178f5a9c43e2d23",
+    },
+}
+
+
+@pytest.mark.parametrize("task", sorted(SELECTION_BEFORE_DROP_LEAKED))
+def test_without_drop_leaked_the_selection_is_bit_for_bit_unchanged(task):
+    spec = load_task_spec(task)
+    splits = build_splits(spec, read_source(spec), SplitSizes(drop_leaked=False))
+    hashes = {split: hashlib.sha256(json.dumps(getattr(splits, split).to_dict()).encode()).hexdigest()
+              for split in ("train", "val", "test")}
+    assert hashes == SELECTION_BEFORE_DROP_LEAKED[task]
+
+
+def test_drop_leaked_removes_texts_of_later_splits_and_keeps_the_rest_in_order():
+    texts = [f"unique {i}" for i in range(80)] + [f"twice {i}" for i in range(10)] * 2
+    raw = {"all": Dataset.from_dict({"text": texts, "label": ["neg", "pos"] * 50})}
+    sizes = SplitSizes(train=None, val=15, test=20, seed=1)
+    kept = build_splits(SPEC, raw, sizes)
+    dropped = build_splits(SPEC, raw, SplitSizes(train=None, val=15, test=20, seed=1, drop_leaked=True))
+    train, val, test = (set(getattr(kept, split)["text"]) for split in ("train", "val", "test"))
+    assert (train & test) or (train & val) or (val & test)  # the seed does leak some of the repeated texts
+    assert dropped.test.to_dict() == kept.test.to_dict()
+    assert dropped.val.to_dict() == kept.val.filter(lambda row: row["text"] not in test).to_dict()
+    assert dropped.train.to_dict() == kept.train.filter(lambda row: row["text"] not in test | val).to_dict()
+    assert len(dropped.train) < len(kept.train)
+
+
+def test_a_declared_label_missing_from_train_warns_naming_task_and_label():
+    spec = TaskSpec(name="t", labels=("neg", "pos", "meh"), source={})
+    with pytest.warns(UserWarning, match=r"task 't': declared label\(s\) \['meh'\] never occur in its 80 training"):
+        build_splits(spec, {"train": frame(["neg", "pos"] * 50)}, SplitSizes(train=None, val=0, test=20))

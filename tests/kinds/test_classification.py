@@ -1,5 +1,7 @@
 """The task-kind seam, through its one kind so far: what classification reads, encodes, scores and prints."""
 
+import warnings
+
 import pytest
 import torch
 from datasets import Dataset
@@ -46,3 +48,25 @@ def test_loss_metrics_fingerprint_and_prediction_follow_the_logits():
     assert prediction.label == "pos" and prediction.probabilities["pos"] == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
     head = KIND.make_head(SPEC, hidden_size=8, pooling="mean", dropout=0.0)
     assert head(torch.randn(3, 5, 8), torch.ones(3, 5)).shape == (3, 2) and KIND.prototype_classes(SPEC) == 2
+
+
+def test_what_the_task_check_asks_texts_dropped_counts_and_shown_rows():
+    raw = Dataset.from_dict({"body": ["good", "bad", "skip", "fine", "skip"], "y": ["1", "0", "x", "1", "x"]})
+    rows = KIND.prepare(SPEC, raw, "train")
+    assert KIND.texts(rows) == ["good", "bad", "fine"]
+    assert KIND.dropped(SPEC, raw) == {"drop_labels 'x'": 2}
+    assert KIND.dropped(SPEC, Dataset.from_dict({"body": ["a"], "y": ["1"]})) == {}
+    assert KIND.counts(SPEC, rows) == {"neg": 1, "pos": 2}
+    assert KIND.counts(SPEC, rows.select([0])) == {"neg": 0, "pos": 1}  # every declared label, zeros included
+    assert KIND.show(SPEC, rows[1]) == "[neg] bad"
+
+
+def test_check_train_warns_about_declared_labels_it_never_sees():
+    spec = TaskSpec(name="t", labels=("neg", "pos", "meh", "odd"), source={})
+    with pytest.warns(UserWarning, match=r"task 't': declared label\(s\) \['meh', 'odd'\] never occur in its 3 training"):
+        KIND.check_train(spec, Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 1]}))
+    with pytest.raises(TaskDataError, match="all 2 training examples have the label 'pos'"):
+        KIND.check_train(spec, Dataset.from_dict({"text": ["a", "b"], "label": [1, 1]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every declared label seen: no warning
+        KIND.check_train(SPEC, Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}))

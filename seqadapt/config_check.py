@@ -1,0 +1,72 @@
+"""The whole config checked before any work: every wrong value named with its key, what is allowed, and a fix.
+
+Hydra parses ``data.train_size=abc`` as a string and ``data.train_size=-5``
+as a number that pandas-style slicing would quietly misread; both must stop
+the run in its first second, not after a stage or as a bare ``TypeError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """One or more config values are out of range; the message lists each key, its value and the fix."""
+
+
+def _whole(low: int, optional: bool = False) -> tuple[Callable[[Any], bool], str]:
+    ok = lambda v: (v is None and optional) or (isinstance(v, int) and not isinstance(v, bool) and v >= low)  # noqa: E731
+    return ok, f"a whole number >= {low}" + (" or null (all of them)" if optional else "")
+
+
+def _real(low: float, high: float, high_open: bool = False) -> tuple[Callable[[Any], bool], str]:
+    def ok(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v and (v < high if high_open else v <= high)
+
+    return ok, f"a number in [{low}, {high}{')' if high_open else ']'}"
+
+
+def _one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in choices), "one of " + ", ".join(map(str, choices))
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": _whole(0),
+    "data.train_size": _whole(1, optional=True),
+    "data.val_size": _whole(0, optional=True),
+    "data.test_size": _whole(1, optional=True),
+    "data.split_seed": _whole(0),
+    "data.max_length": _whole(8),  # room for the special tokens and a few words
+    "data.batch_size": _whole(1),
+    "data.eval_batch_size": _whole(1),
+    "head_dropout": _real(0.0, 1.0, high_open=True),
+    "pooling": _one_of("mean", "cls"),
+    "optim.learning_rate": _real(1e-12, 10.0),
+    "optim.weight_decay": _real(0.0, 10.0),
+    "optim.warmup_ratio": _real(0.0, 1.0),
+    "guard.mode": _one_of("strict", "report"),
+    "guard.full_check_every": _whole(1, optional=True),
+    "trainer.max_epochs": _whole(1),
+    "data.drop_leaked": ((lambda v: v is None or isinstance(v, bool)), "true or false"),
+}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` listing every key in :data:`RULES` whose value is not allowed."""
+    problems = []
+    for key, (ok, allowed) in RULES.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if not ok(value):
+            problems.append(f"  {key}={value!r}: expected {allowed}")
+    order = OmegaConf.select(cfg, "tasks.order", default=None)
+    if not order or not all(isinstance(name, str) for name in order):
+        problems.append(f"  tasks.order={order!r}: expected a list of task names, e.g. tasks.order=[trec,sms_spam]")
+    if problems:
+        raise ConfigError(
+            "the config has values seqadapt cannot run with:\n" + "\n".join(problems)
+            + "\nFix them on the command line (key=value) or in your config files; `seqadapt --cfg job` prints "
+            "the composed config."
+        )
