@@ -1,22 +1,38 @@
-"""Per-task artefacts: a task's own tensors as safetensors plus a JSON manifest.
+"""Per-task artefacts: a task's own tensors as safetensors plus a sealed JSON manifest.
 
 Layout inside a run directory::
 
     run_config.yaml                        the resolved config the run was started with
     artefacts/<task>/adapter.safetensors   adapters, head (and LayerNorm copies), class prototypes: that task only
+    artefacts/<task>/manifest.sha256       the manifest's seal: its SHA-256, in ``sha256sum`` format
     artefacts/<task>/manifest.json         what is needed to trust and rebuild it
 
-Both files are written with :func:`seqadapt.io.atomic_write`, and the
-manifest comes last and records the weights file's SHA-256: a crash leaves
-either a complete, verifiable artefact or none (weights without a manifest
-are never loaded). Nothing here unpickles: weights are read only from
+The files are written with :func:`seqadapt.io.atomic_write`, weights first,
+then the seal, then the manifest, which records the weights file's SHA-256:
+a crash leaves either a complete, verifiable artefact or none (no manifest:
+never loaded; a manifest and a seal from two different writes: refused as
+damaged). Nothing here unpickles: weights are read only from
 ``.safetensors`` files, and pickle-based files are refused by name.
+
+Why a seal file: the manifest says how to rebuild and serve the task (labels,
+pooling, adapter shape) and what it scored when learned, and the weights'
+SHA-256 is in it, so editing the manifest (a ``sed`` on ``pooling``, a
+reordered ``labels`` list) would otherwise change predictions with nothing to
+notice. The seal lives in its own file, so an edit of ``manifest.json`` alone
+cannot pass :func:`read_manifest`. It guards against edits and damage, not
+against someone set on forging a run: anyone who can write the folder could as
+well retrain it, and a keyed HMAC would keep its key in the same folder, make
+two identical runs' artefacts differ byte for byte and stop artefacts being
+checkable with ``sha256sum -c``. Artefacts of this format written before
+manifests were sealed are refused with the way out: seal them yourself if you
+trust them, or resume the run, which retrains them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +44,7 @@ from safetensors.torch import save as save_safetensors
 
 from seqadapt import __version__
 from seqadapt.data.tasks import TaskSpec
-from seqadapt.io import atomic_write
+from seqadapt.io import atomic_write, fsync_dir
 from seqadapt.model import SeqAdaptModule, parameter_budget
 from seqadapt.record import TaskEvaluation
 
@@ -37,11 +53,29 @@ RUN_CONFIG = "run_config.yaml"
 ARTEFACTS = "artefacts"
 WEIGHTS_FILE = "adapter.safetensors"
 MANIFEST_FILE = "manifest.json"
+SEAL_FILE = "manifest.sha256"
+SET_ASIDE_SUFFIX = ".corrupt"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 class ArtefactError(RuntimeError):
     """An artefact is missing, damaged, unsafe, or does not fit the model it is loaded into."""
+
+
+class CorruptArtefactError(ArtefactError):
+    """An artefact's own files are damaged or were edited (weights, manifest or seal do not verify).
+
+    Unlike a mismatch with the model it is loaded into, this is repaired by
+    training its stage again, which is what resume does; ``problem`` is the
+    message without that advice.
+    """
+
+    def __init__(self, problem: str, directory: Path, alternative: str = "") -> None:
+        self.problem = problem
+        super().__init__(
+            f"{problem} Resume the run (resume=<run dir>): it moves {Path(directory).name} aside as "
+            f"{Path(directory).name}{SET_ASIDE_SUFFIX} and trains that stage again{alternative}."
+        )
 
 
 @dataclass(frozen=True)
@@ -76,14 +110,13 @@ def save_task_artefact(
     backbone_sha256: str,
     settings: dict[str, Any],
 ) -> Path:
-    """Save ``learned.task``'s own tensors and manifest; returns the artefact directory.
+    """Save ``learned.task``'s own tensors, seal and manifest; returns the artefact directory.
 
     ``settings`` records how the task was evaluated (tokenisation, eval batch
     size), so a later load can reproduce the reference logits exactly.
     """
     task = learned.task
-    directory = task_artefact_dir(run_dir, task)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _make_durable_dir(task_artefact_dir(run_dir, task))
     tensors = {key: value.detach().cpu().contiguous() for key, value in module.tensors.of(task).items()}
     weights = save_safetensors(tensors, metadata={"seqadapt_task": task})  # one key: byte-identical files
     atomic_write(directory / WEIGHTS_FILE, weights)
@@ -103,13 +136,51 @@ def save_task_artefact(
         "settings": settings,
         "budget": asdict(parameter_budget(module, task)),
     }
-    atomic_write(directory / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
+    data = json.dumps(manifest, indent=2).encode()
+    atomic_write(directory / SEAL_FILE, seal_line(data))  # before the manifest: the manifest's rename commits
+    atomic_write(directory / MANIFEST_FILE, data)
     return directory
+
+
+def _make_durable_dir(directory: Path) -> Path:
+    """Create ``directory`` (and ``artefacts/``) if needed and fsync each new folder's parent, so the new
+    entries survive a power cut along with the files renamed into them."""
+    created = [folder for folder in (directory.parent, directory) if not folder.is_dir()]
+    directory.mkdir(parents=True, exist_ok=True)
+    for folder in created:
+        fsync_dir(folder.parent)
+    return directory
+
+
+def seal_line(manifest: bytes) -> str:
+    """The seal of a manifest's exact bytes, in ``sha256sum`` format (``sha256sum -c manifest.sha256`` checks it)."""
+    return f"{hashlib.sha256(manifest).hexdigest()}  {MANIFEST_FILE}\n"
 
 
 def has_artefact(run_dir: Path, task: str) -> bool:
     """Whether a complete artefact (manifest included) exists for ``task``."""
     return (task_artefact_dir(run_dir, task) / MANIFEST_FILE).is_file()
+
+
+def artefact_dirs(run_dir: Path) -> list[Path]:
+    """The run's task artefact folders that hold a manifest, without those set aside as damaged."""
+    return sorted(
+        path.parent for path in (Path(run_dir) / ARTEFACTS).glob(f"*/{MANIFEST_FILE}")
+        if not re.search(rf"{re.escape(SET_ASIDE_SUFFIX)}(\.\d+)?$", path.parent.name)
+    )
+
+
+def set_aside(directory: Path) -> Path:
+    """Move a damaged artefact folder (or file) out of the way as ``<name>.corrupt`` (``.corrupt.2``, … if
+    taken), never deleting it, so its stage can be trained again; returns where it went."""
+    directory = Path(directory)
+    target, number = directory.with_name(directory.name + SET_ASIDE_SUFFIX), 1
+    while target.exists():
+        number += 1
+        target = directory.with_name(f"{directory.name}{SET_ASIDE_SUFFIX}.{number}")
+    directory.rename(target)
+    fsync_dir(directory.parent)
+    return target
 
 
 def load_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
@@ -122,22 +193,23 @@ def load_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, to
             "safetensors.torch.save_file where you trust the file."
         )
     if not path.is_file():
-        raise ArtefactError(f"artefact weights {path} are missing; the stage that wrote them did not finish")
+        raise CorruptArtefactError(f"artefact weights {path} are missing although its manifest exists.", path.parent)
     data = path.read_bytes()
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise ArtefactError(
+        raise CorruptArtefactError(
             f"{path} is corrupt or truncated: its SHA-256 {hashlib.sha256(data).hexdigest()} is not the "
-            f"{expected_sha256} recorded in its manifest ({len(data)} bytes on disk). Re-run that stage "
-            "(resume skips only stages whose artefacts verify)."
+            f"{expected_sha256} recorded in its manifest ({len(data)} bytes on disk).", path.parent,
         )
     try:
         return load_safetensors(data)
     except (SafetensorError, ValueError, RuntimeError) as err:
-        raise ArtefactError(f"{path} is not a readable safetensors file ({err}); it is corrupt or truncated") from err
+        raise CorruptArtefactError(
+            f"{path} is not a readable safetensors file ({err}); it is corrupt or truncated.", path.parent
+        ) from err
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    """The manifest of an artefact directory, checked for format and completeness."""
+    """The manifest of an artefact directory, checked for format, completeness and against its seal."""
     directory = Path(directory)
     path = directory / MANIFEST_FILE
     if not path.is_file():
@@ -147,16 +219,42 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             if pickles else " The stage that writes it did not finish, or this is not a seqadapt artefact."
         )
         raise ArtefactError(f"no {MANIFEST_FILE} in {directory}.{hint}")
+    data = path.read_bytes()  # parsed and sealed from the same bytes
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ArtefactError(f"{path} is not valid JSON ({err}); the artefact is damaged") from err
+        raise CorruptArtefactError(f"{path} is not valid JSON ({err}); the artefact is damaged.", directory) from err
+    sealed = (directory / SEAL_FILE).is_file()
+    if sealed or manifest.get("format_version") == FORMAT_VERSION:
+        check_seal(directory, data)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtefactError(
             f"{path} has format_version {manifest.get('format_version')!r}; this seqadapt ({__version__}) "
             f"reads version {FORMAT_VERSION}. Run the stream again with this seqadapt to write artefacts it can load"
         )
     return manifest
+
+
+def check_seal(directory: Path, manifest: bytes) -> None:
+    """Refuse a manifest whose bytes are not the ones its seal file records (see the module docstring)."""
+    path, seal = Path(directory) / MANIFEST_FILE, Path(directory) / SEAL_FILE
+    actual = hashlib.sha256(manifest).hexdigest()
+    if not seal.is_file():
+        raise CorruptArtefactError(
+            f"{path} has no seal ({seal} is missing): it was written by a seqadapt from before manifests were "
+            "sealed, or its seal was deleted, so an edit to it could not be noticed.", directory,
+            f"; or, if you trust it as it is, seal it: cd {directory} && sha256sum {MANIFEST_FILE} > {SEAL_FILE}",
+        )
+    try:
+        recorded = seal.read_text(encoding="ascii").split()[0]
+    except (UnicodeDecodeError, IndexError):
+        recorded = "<unreadable>"
+    if recorded != actual:
+        raise CorruptArtefactError(
+            f"{path} does not match its seal {seal}: its SHA-256 is {actual}, the seal records {recorded}. The "
+            "manifest was edited or damaged after its stage wrote it, so nothing in it (labels, pooling, adapter "
+            "config, learned scores) can be trusted. Undo the edit if it was yours.", directory,
+        )
 
 
 def load_task_artefact(directory: Path, *, backbone_sha256: str) -> TaskArtefact:

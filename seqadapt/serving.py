@@ -2,13 +2,16 @@
 
 A run directory holds ``run_config.yaml`` (how to rebuild the backbone and
 adapters) and one verified artefact per learned task. Loading checks every
-artefact against the backbone actually loaded, so an adapter never runs on
-weights it was not trained with. What a prediction holds is the task kind's
-(:meth:`seqadapt.kinds.TaskKind.prediction`).
+artefact's seal, its agreement with ``run_config.yaml`` on everything that
+shapes the model, and the backbone actually loaded, so an adapter never runs
+on weights or a model shape it was not trained with. What a prediction holds
+is the task kind's (:meth:`seqadapt.kinds.TaskKind.prediction`).
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +20,21 @@ from omegaconf import OmegaConf
 from transformers import PreTrainedTokenizerBase
 
 from seqadapt.adapters import AdapterConfig
-from seqadapt.artefacts import ARTEFACTS, MANIFEST_FILE, RUN_CONFIG, ArtefactError, install_task, load_task_artefact, read_manifest
+from seqadapt.artefacts import (
+    MANIFEST_FILE,
+    RUN_CONFIG,
+    ArtefactError,
+    artefact_dirs,
+    install_task,
+    load_task_artefact,
+    read_manifest,
+)
 from seqadapt.backbone import BackboneConfig, load_backbone, weights_hash
 from seqadapt.data.loaders import make_loader
+from seqadapt.environment import current_environment, environment_differences
 from seqadapt.kinds import TaskKind
 from seqadapt.model import SeqAdaptModule
+from seqadapt.record import RESULTS_FILE, RecordError, RunRecord
 from seqadapt.selection import CandidateBatch, get_selector
 
 
@@ -51,6 +64,8 @@ class LoadedStream:
         a task, ``selector`` (see :mod:`seqadapt.selection`) picks each text's
         task among all loaded ones.
         """
+        if not texts:
+            return []
         if task is None:
             choose, tasks = get_selector(selector), None
         else:
@@ -81,16 +96,20 @@ class LoadedStream:
 
 
 def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
-    """Rebuild a run's model from ``run_config.yaml`` and its task artefacts (all of them, or ``tasks``)."""
+    """Rebuild a run's model from ``run_config.yaml`` and its task artefacts (all of them, or ``tasks``).
+
+    Every manifest served is sealed (:func:`seqadapt.artefacts.read_manifest`)
+    and must agree with ``run_config.yaml`` on everything that shapes the
+    model (:func:`check_run_config`): the config builds the model the
+    artefacts' tensors go into, so an edited config would otherwise serve
+    other probabilities without complaint.
+    """
     run_dir = Path(run_dir)
     config_path = run_dir / RUN_CONFIG
     if not config_path.is_file():
         raise ArtefactError(f"{run_dir} is not a seqadapt run directory: it has no {RUN_CONFIG}")
     cfg = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
-    directories = sorted(
-        (path.parent for path in (run_dir / ARTEFACTS).glob(f"*/{MANIFEST_FILE}")),
-        key=lambda directory: read_manifest(directory)["stage"],
-    )
+    directories = sorted(artefact_dirs(run_dir), key=_stage)
     available = [directory.name for directory in directories]
     missing = sorted(set(tasks or ()) - set(available))
     if missing or not directories:
@@ -98,11 +117,77 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
             f"{run_dir} has no artefact for task(s) {missing or 'any'}; it has {available or 'none'} "
             "(only stages that finished and passed the guard leave one)"
         )
+    served = [directory for directory in directories if tasks is None or directory.name in tasks]
+    manifests = {directory: read_manifest(directory) for directory in served}  # sealed: only these must verify
+    for directory in served:
+        check_run_config(cfg, config_path, manifests[directory], directory / MANIFEST_FILE)
     backbone = load_backbone(BackboneConfig(**cfg["backbone"]))
     module = SeqAdaptModule(backbone.model, AdapterConfig(**cfg["adapter"]), pooling=cfg["pooling"])
     backbone_sha256 = weights_hash(backbone.model)
-    for directory in directories:
-        if tasks is None or directory.name in tasks:
-            install_task(module, load_task_artefact(directory, backbone_sha256=backbone_sha256))
+    for directory in served:
+        check_backbone(cfg, config_path, manifests[directory], directory / MANIFEST_FILE, backbone_sha256)
+        install_task(module, load_task_artefact(directory, backbone_sha256=backbone_sha256))
     settings = {"max_length": cfg["data"]["max_length"], "eval_batch_size": cfg["data"]["eval_batch_size"]}
+    note = environment_note(run_dir, module.device.type)
+    if note:
+        warnings.warn(note, stacklevel=2)
     return LoadedStream(module, backbone.tokenizer, settings)
+
+
+def environment_note(run_dir: Path, device: str) -> str | None:
+    """What differs between the run's recorded environment (results.json) and this process, in words; None
+    when nothing does or the run recorded none. Outputs then differ in their last bits, never in kind."""
+    path = Path(run_dir) / RESULTS_FILE
+    try:
+        recorded = RunRecord.load(path).environment if path.is_file() else {}
+    except RecordError:
+        return None  # resume rebuilds a damaged results.json; predict needs only the artefacts
+    changed = environment_differences(recorded, current_environment(device))
+    if not changed:
+        return None
+    return (f"serving {run_dir} in another environment than it was trained and evaluated in ({'; '.join(changed)}): "
+            "outputs can differ from the recorded ones in their last bits; this is not a change of the model")
+
+
+def _stage(directory: Path) -> tuple[float, str]:
+    """Where an artefact sorts: by its stage; one whose manifest does not verify last (it is refused if served)."""
+    try:
+        return read_manifest(directory)["stage"], directory.name
+    except ArtefactError:
+        return float("inf"), directory.name
+
+
+def check_run_config(cfg: dict[str, Any], config_path: Path, manifest: dict[str, Any], manifest_path: Path) -> None:
+    """Refuse a ``run_config.yaml`` that disagrees with a (sealed) manifest on what shapes the model:
+    pooling, ``data.max_length`` and every adapter setting. The backbone's weights are compared once loaded."""
+    _check(config_path, manifest_path, "pooling", cfg.get("pooling"), manifest.get("pooling"))
+    _check(config_path, manifest_path, "data.max_length", cfg.get("data", {}).get("max_length"),
+           manifest.get("settings", {}).get("max_length"))
+    try:
+        adapter = asdict(AdapterConfig(**cfg.get("adapter", {})))
+    except (TypeError, ValueError) as err:
+        raise ArtefactError(f"{config_path}: its adapter settings are invalid ({err}); the run's artefacts were "
+                            f"saved with adapter {manifest.get('adapter')} (see {manifest_path})") from None
+    for key in sorted(adapter.keys() | manifest.get("adapter", {}).keys()):
+        _check(config_path, manifest_path, f"adapter.{key}", adapter.get(key), manifest.get("adapter", {}).get(key))
+
+
+def check_backbone(cfg: dict[str, Any], config_path: Path, manifest: dict[str, Any], manifest_path: Path, sha256: str) -> None:
+    """Refuse serving an artefact on weights other than those it was trained on, naming the config's backbone."""
+    saved = manifest["backbone"]
+    if saved["sha256"] != sha256:
+        raise ArtefactError(
+            f"{config_path} does not match the artefact it serves: its backbone {cfg['backbone']} loads weights "
+            f"with sha256 {sha256}, but {manifest_path} was trained on backbone '{saved['name']}' with sha256 "
+            f"{saved['sha256']}. {RUN_CONFIG} was changed after the run (or the backbone's files were): set "
+            "backbone in it back to the one the run was started with."
+        )
+
+
+def _check(config_path: Path, manifest_path: Path, key: str, configured: Any, saved: Any) -> None:
+    if configured != saved:
+        raise ArtefactError(
+            f"{config_path} does not match the artefact it serves: {key} is {configured!r} there, but "
+            f"{manifest_path} was trained with {saved!r}. {RUN_CONFIG} was changed after the run; set "
+            f"{key} back to {saved!r} in it (the manifest is sealed and verified, the config is not)."
+        )

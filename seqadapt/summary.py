@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from seqadapt.artefacts import artefact_dirs
 from seqadapt.plots import existing_plots
 from seqadapt.record import RESULTS_FILE, RunRecord
 
@@ -47,7 +48,7 @@ def where_lines(record: RunRecord, run_dir: Path) -> list[str]:
     plots = existing_plots(run_dir)
     if plots:
         lines.append("plots     " + ", ".join(str(path) for path in plots.values()))
-    artefacts = sorted(path.parent.name for path in (run_dir / "artefacts").glob("*/manifest.json"))
+    artefacts = sorted(path.name for path in artefact_dirs(run_dir))
     if artefacts:
         lines.append(f"artefacts {run_dir / 'artefacts'} ({', '.join(artefacts)})")
     for offline in sorted((run_dir / "wandb").glob("offline-run-*")):

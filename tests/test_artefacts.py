@@ -1,6 +1,8 @@
 """Per-task artefacts: what they hold, and every way a damaged or unsafe one is refused."""
 
+import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -11,13 +13,16 @@ from safetensors.torch import save_file
 
 from seqadapt.adapters import AdapterConfig
 from seqadapt.artefacts import (
+    SEAL_FILE,
     ArtefactError,
+    CorruptArtefactError,
     has_artefact,
     install_task,
     load_task_artefact,
     load_tensors,
     read_manifest,
     save_task_artefact,
+    seal_line,
     task_artefact_dir,
 )
 from seqadapt.backbone import tensor_bytes, weights_hash
@@ -71,7 +76,9 @@ def test_each_stage_leaves_only_its_own_tensors_and_a_manifest(finished_run):
         assert all(f".{task}." in key or key.startswith(f"heads.{task}.") for key in artefact.tensors)
         for key, value in run.module.tensors.of(task).items():
             assert torch.equal(artefact.tensors[key], value)
-        assert sorted(p.name for p in directory.iterdir()) == ["adapter.safetensors", "manifest.json"]
+        assert sorted(p.name for p in directory.iterdir()) == ["adapter.safetensors", "manifest.json", "manifest.sha256"]
+        manifest_sha256 = hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
+        assert (directory / SEAL_FILE).read_text() == f"{manifest_sha256}  manifest.json\n"  # sha256sum -c reads it
     backbone_bytes = sum(len(tensor_bytes(t)) for t in run.module.backbone.state_dict().values())
     assert manifest["weights"]["bytes"] < 0.05 * backbone_bytes
 
@@ -100,8 +107,10 @@ def test_truncated_or_corrupt_weights_are_refused(run_copy, damage):
     weights = task_artefact_dir(run_copy, "animals") / "adapter.safetensors"
     data = bytearray(weights.read_bytes())
     weights.write_bytes(data[: len(data) // 2] if damage == "truncate" else data[:-1] + bytes([data[-1] ^ 0xFF]))
-    with pytest.raises(ArtefactError, match=r"adapter.safetensors is corrupt or truncated: its SHA-256 \w+ is not"):
+    with pytest.raises(CorruptArtefactError, match=r"adapter.safetensors is corrupt or truncated: its SHA-256 \w+ is not") as caught:
         load_task_artefact(weights.parent, backbone_sha256=read_manifest(weights.parent)["backbone"]["sha256"])
+    assert "resume skips only" not in str(caught.value)  # it never did: resume sets the artefact aside and retrains
+    assert "Resume the run (resume=<run dir>): it moves animals aside as animals.corrupt and trains that stage again" in str(caught.value)
 
 
 def test_garbage_with_a_matching_hash_is_still_refused(run_copy):
@@ -132,6 +141,7 @@ def test_manifest_pointing_at_a_pickle_is_refused(run_copy):
     torch.save({"x": torch.zeros(1)}, directory / "adapter.bin")
     manifest["weights"]["file"] = "adapter.bin"
     (directory / "manifest.json").write_text(json.dumps(manifest))
+    (directory / SEAL_FILE).write_text(seal_line((directory / "manifest.json").read_bytes()))  # sealed, yet refused
     with pytest.raises(ArtefactError, match="refusing to load"):
         load_task_artefact(directory, backbone_sha256=manifest["backbone"]["sha256"])
 
@@ -186,3 +196,53 @@ def test_per_task_layer_norms_travel_with_the_task(tmp_path):
     install_task(fresh, artefact)
     for key, value in module.tensors.of("t").items():
         assert torch.equal(fresh.tensors.of("t")[key], value), key
+
+
+def reverse_labels(manifest):
+    manifest["labels"].reverse()
+    manifest["spec"]["labels"].reverse()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [reverse_labels, lambda m: m.update(pooling="cls"), lambda m: m["learned"].update(accuracy=0.99),
+     lambda m: m["weights"].update(sha256="0" * 64)],
+    ids=["labels reversed", "pooling", "learned accuracy", "weights sha256"],
+)
+def test_an_edited_manifest_does_not_pass_its_seal(run_copy, edit):
+    directory = task_artefact_dir(run_copy, "animals")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    edit(manifest)
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    with pytest.raises(CorruptArtefactError, match=r"manifest.json does not match its seal .*manifest.sha256: its SHA-256"):
+        load_task_artefact(directory, backbone_sha256=manifest["backbone"]["sha256"])
+
+
+def test_an_unsealed_manifest_is_refused_with_the_way_out(run_copy):
+    directory = task_artefact_dir(run_copy, "animals")
+    (directory / SEAL_FILE).unlink()  # as an artefact written before manifests were sealed
+    with pytest.raises(CorruptArtefactError) as caught:
+        read_manifest(directory)
+    message = str(caught.value)
+    assert "manifest.sha256 is missing" in message and "it moves animals aside as animals.corrupt" in message
+    assert f"seal it: cd {directory} && sha256sum manifest.json > manifest.sha256" in message
+    (directory / SEAL_FILE).write_bytes(hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest().encode()
+                                        + b"  manifest.json\n")  # what the advice's sha256sum writes
+    assert read_manifest(directory)["task"] == "animals"
+
+
+def test_a_new_artefact_folder_is_made_durable_in_its_parent(tmp_path, monkeypatch):
+    """The task folder's entry in artefacts/ (and artefacts/ in the run folder) is fsync'd, not only the files."""
+    synced = []
+    fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8))
+    module.add_task(TaskSpec(name="t", labels=("a", "b"), source={}))
+    learned = TaskEvaluation(task="t", accuracy=0.5, examples=2, logits_sha256="0" * 64)
+    save_task_artefact(module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256="x", settings={})
+    assert tmp_path / "artefacts" in synced and tmp_path in synced

@@ -30,14 +30,14 @@ def test_two_task_stream_on_two_ddp_processes_gives_the_same_guard_verdicts(toy_
     command = [sys.executable, "-m", "seqadapt.cli.train", *FAST, f"task_dir={toy_task_dir}",
                "tasks.order=[colors,animals]", "logger=wandb"]
     runs = {}
-    for name, extra in (("single", []), ("ddp", ["trainer.strategy=ddp", "trainer.devices=2"])):
+    for name, extra in (("single", []), ("ddp", ["trainer.strategy=ddp", "trainer.devices=2", "verbose=true"])):
         out = tmp_path / name
         done = subprocess.run([*command, *extra, f"hydra.run.dir={out}"], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[name] = (out, json.loads((out / "results.json").read_text()), done.stderr)
 
     (_, single, _), (ddp_dir, ddp, ddp_log) = runs["single"], runs["ddp"]
-    assert "MEMBER: 2/2" in ddp_log  # Lightning started a second process and both joined one group
+    assert "MEMBER: 2/2" in ddp_log  # Lightning started a second process and both joined one group (verbose shows it)
     assert [s["train_processes"] for s in ddp["stages"]] == [2, 2]
     assert [s["train_processes"] for s in single["stages"]] == [1, 1]
     assert ddp["config"]["trainer"]["strategy"] == "ddp" and ddp["completed_stages"] == 2

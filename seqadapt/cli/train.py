@@ -17,14 +17,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from seqadapt.artefacts import RUN_CONFIG
+from seqadapt.artefacts import ARTEFACTS, RUN_CONFIG
 from seqadapt.build import build_stream
 from seqadapt.config_check import check_config
 from seqadapt.console import configure_console
 from seqadapt.distributed import close_process_group, is_rank_zero
 from seqadapt.io import atomic_write
 from seqadapt.lock import RunLock
-from seqadapt.record import RunRecord
+from seqadapt.record import RESULTS_FILE, RunRecord
 
 log = logging.getLogger("seqadapt")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -36,8 +36,12 @@ def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
 
     ``resume=<run dir>`` continues that run with its own saved config.
     ``resume=true`` continues in this run's output directory (fixed with
-    ``hydra.run.dir``, or each multirun job's own folder) and starts afresh
-    where nothing has been saved yet, so a killed sweep can be rerun as is.
+    ``hydra.run.dir``, or each multirun job's own folder). Where the folder
+    has no ``run_config.yaml`` and nothing a stage saves (no results.json, no
+    artefacts: the run was killed before its config was written), the stream
+    starts afresh in it with the current config, so a killed run or sweep can
+    be rerun as is. A folder with saved stages but no ``run_config.yaml`` is
+    refused: what config its stages were trained with is unknown.
     """
     if not cfg.resume:
         return cfg, output_dir
@@ -46,10 +50,21 @@ def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
     if saved.is_file():
         log.info("resuming %s with its saved config %s", target, saved)
         return OmegaConf.merge(OmegaConf.load(saved), {"resume": str(target)}), target
-    if cfg.resume is True:
-        log.info("resume=true: nothing saved in %s yet, starting the stream", target)
-        return OmegaConf.merge(cfg, {"resume": None}), target
-    raise FileNotFoundError(f"cannot resume {target}: it has no {RUN_CONFIG} (is it a seqadapt run directory?)")
+    if cfg.resume is not True and not target.is_dir():
+        raise FileNotFoundError(f"cannot resume {target}: it has no {RUN_CONFIG}, there is no such folder "
+                                "(resume= takes the directory of a run, e.g. runs/<date>/<time>)")
+    artefacts = target / ARTEFACTS
+    left = [str(path) for path in (target / RESULTS_FILE,) if path.exists()]
+    left += [str(artefacts)] if artefacts.is_dir() and any(artefacts.iterdir()) else []
+    if left:
+        raise FileNotFoundError(
+            f"cannot resume {target}: it has {' and '.join(left)} but no {RUN_CONFIG}, so the config its stages "
+            f"were trained with is unknown. Put that run's {RUN_CONFIG} back into {target} (the same settings; "
+            "results.json's \"config\" holds them) and resume again, or start a new run in another folder"
+        )
+    log.info("resume: %s has no %s and no saved stage (killed before its config was written); starting the "
+             "stream afresh in it with the current config", target, RUN_CONFIG)
+    return OmegaConf.merge(cfg, {"resume": None}), target
 
 
 def run(cfg: DictConfig, output_dir: Path) -> RunRecord:

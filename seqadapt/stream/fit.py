@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 
+from seqadapt.environment import current_environment
 from seqadapt.model import SeqAdaptModule
 from seqadapt.prototypes import fit_prototypes
 from seqadapt.stream.loaders import StreamLoaders
@@ -45,8 +45,5 @@ def fit_stage(
     module.to(trainer.strategy.root_device)
     for task in stage.tasks:  # part of learning the task: what the prototype selector will compare inputs with
         fit_prototypes(module, task.spec.name, loaders.unshuffled_train(task))
-    environment = {
-        "device": str(trainer.strategy.root_device.type), "precision": str(trainer.precision),
-        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-    }
+    environment = current_environment(trainer.strategy.root_device.type, str(trainer.precision))
     return FitResult(time.perf_counter() - started, trainer.world_size, environment)

@@ -1,28 +1,55 @@
-"""Resume: continue a run in its folder after its last finished stage, every restored task re-verified."""
+"""Resume: continue a run in its folder after its last finished stage, every restored task re-verified.
+
+The verified artefacts are the source of truth, ``results.json`` only a
+record derived from them. A stage counts as finished when its artefact
+verifies (sealed manifest, weights of the recorded SHA-256, same backbone,
+same task definition); the first one that is damaged is moved aside as
+``artefacts/<task>.corrupt`` and trained again, with every stage after it, so
+the run still ends as an uninterrupted one would. What results.json says about
+the restored stages (their accuracy-matrix rows, evaluations, carried scores
+and guard verdicts) is checked against the artefacts' learned evaluations and
+rebuilt from them wherever it differs or is missing; only what no artefact
+holds (timings, task selection) is carried from the file as it is.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from seqadapt.artefacts import ArtefactError, has_artefact, install_task, load_task_artefact, task_artefact_dir
+import torch
+
+from seqadapt.artefacts import (
+    ArtefactError,
+    CorruptArtefactError,
+    TaskArtefact,
+    has_artefact,
+    install_task,
+    load_task_artefact,
+    set_aside,
+    task_artefact_dir,
+)
 from seqadapt.distributed import is_rank_zero
-from seqadapt.record import RESULTS_FILE, RunRecord
+from seqadapt.environment import current_environment, environment_differences
+from seqadapt.record import RESULTS_FILE, GuardVerdict, RecordError, RunRecord, StageRecord, TaskEvaluation
 from seqadapt.stream.callbacks import StreamCallback
 
 if TYPE_CHECKING:
     from seqadapt.stream.run import StreamRun
 
 log = logging.getLogger("seqadapt")
+SHOWN_DIFFERENCES = 8
 
 
 class Resume(StreamCallback):
-    """Loads every finished stage from its artefact, re-verifies it, and carries its record over.
+    """Loads every finished stage from its artefact, re-verifies it, and rebuilds its record from it.
 
-    A stage counts as finished when its artefact is complete; the matrix rows
-    and stage records come from the run's ``results.json``. The loaded tasks
-    are evaluated again and must reproduce, bit for bit, the score and outputs
-    recorded in their manifests, on the same backbone.
+    The loaded tasks are evaluated again and must reproduce, bit for bit, the
+    score and outputs recorded in their manifests, on the same backbone; a
+    failure there is refused (something other than the files changed), while a
+    damaged artefact is set aside and its stage trained again.
     """
 
     def on_stream_start(self, run: StreamRun) -> None:
@@ -31,47 +58,35 @@ class Resume(StreamCallback):
                 f"strategy '{run.module.strategy.name}' changes shared weights every stage, so its stages leave no "
                 "per-task artefacts to resume from; start it again, or use strategy=adapter"
             )
-        names = run.record.tasks
-        path = run.output_dir / RESULTS_FILE
-        previous = RunRecord.load(path) if path.is_file() else None
-        if previous is not None and previous.tasks != names:
+        previous, unreadable = previous_record(run.output_dir)
+        if previous is not None and previous.tasks != run.record.tasks:
             raise ArtefactError(
-                f"{run.output_dir} holds a run of tasks {previous.tasks}, not {names}; "
+                f"{run.output_dir} holds a run of tasks {previous.tasks}, not {run.record.tasks}; "
                 "resume with the config that run was started with"
             )
-        restored = 0
-        while restored < len(names) and has_artefact(run.output_dir, names[restored]):
-            restored += 1
-        if restored == 0:
+        artefacts = verified_artefacts(run)
+        if unreadable is not None:  # only now: a refused resume leaves the folder as it was
+            keep_aside(run.output_dir / RESULTS_FILE, unreadable)
+        if not artefacts:
             log.info("resume: no finished stage in %s, starting from stage 1", run.output_dir)
             return
-        if previous is None or previous.completed_stages < restored:
-            raise ArtefactError(f"{path} is missing or older than the artefacts beside it; start a new run")
-        self._restore(run, previous, restored)
+        self._restore(run, previous, artefacts)
 
-    def _restore(self, run: StreamRun, previous: RunRecord, restored: int) -> None:
-        tasks = run.tasks[:restored]
-        for index, task in enumerate(tasks):
-            artefact = load_task_artefact(
-                task_artefact_dir(run.output_dir, task.spec.name), backbone_sha256=run.record.backbone_sha256
-            )
-            if artefact.manifest["stage"] != index + 1 or artefact.spec != task.spec:
-                raise ArtefactError(
-                    f"artefact {artefact.directory} is stage {artefact.manifest['stage']} of another task definition; "
-                    f"this stream has '{task.spec.name}' as stage {index + 1}"
-                )
+    def _restore(self, run: StreamRun, previous: RunRecord | None, artefacts: list[TaskArtefact]) -> None:
+        restored = len(artefacts)
+        for artefact in artefacts:
             install_task(run.module, artefact)
             run.verifier.learn(artefact.learned)
-        verdict = run.verifier.check(restored, "resume", run.verifier.evaluate(tasks))
+        recorded = previous.environment if previous is not None else {}
+        if recorded.get("device") == "cuda" and torch.cuda.is_available():
+            run.module.to("cuda")  # evaluate where the references were measured
+        verdict = run.verifier.check(restored, "resume", run.verifier.evaluate(run.tasks[:restored]))
         if not verdict.passed:
-            raise ArtefactError(
-                "restored artefacts do not reproduce what was recorded when they were learned:\n  "
-                + "\n  ".join(verdict.violations)
-            )
+            raise ArtefactError(_not_reproduced(verdict.violations, recorded, run.module.device.type))
         record = run.record
-        record.stages, record.accuracy_matrix = previous.stages[:restored], previous.accuracy_matrix[:restored]
+        record.stages, record.accuracy_matrix, rebuilt = carried_stages(run, previous, artefacts)
         record.completed_stages = restored
-        record.resumed = {"stages_restored": restored, "verification": verdict.to_dict()}
+        record.resumed = {"stages_restored": restored, "verification": verdict.to_dict(), "rebuilt_from_artefacts": rebuilt}
         run.refresh_parameters()
         record.update_metrics(run.reference)
         log.info(
@@ -80,3 +95,144 @@ class Resume(StreamCallback):
         )
         if is_rank_zero():
             record.save(run.output_dir)
+
+
+def _not_reproduced(violations: list[str], recorded: dict[str, Any], device: str) -> str:
+    """Why restored artefacts were refused: a different environment, said plainly, or a real change."""
+    changed = environment_differences(recorded, current_environment(device))
+    if changed:
+        return (
+            "restored artefacts do not reproduce their recorded outputs, and this resume runs in another "
+            f"environment ({'; '.join(changed)}). Exact outputs depend on it, so this is no sign of forgetting. "
+            "Resume with the recorded settings (e.g. OMP_NUM_THREADS=<threads>, trainer.accelerator=<device>, the "
+            "same torch), or start a new run to re-baseline in this environment."
+        )
+    return "restored artefacts do not reproduce what was recorded when they were learned:\n  " + "\n  ".join(violations)
+
+
+def previous_record(run_dir: Path) -> tuple[RunRecord | None, RecordError | None]:
+    """The run's ``results.json`` (``None`` if there is none), or why it cannot be read."""
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        return None, None
+    try:
+        return RunRecord.load(path), None
+    except RecordError as err:
+        return None, err
+
+
+def keep_aside(path: Path, error: RecordError) -> None:
+    """An unreadable ``results.json`` is kept as ``results.json.corrupt`` (not deleted, not overwritten) and the
+    record is rebuilt from the verified artefacts; the log says so."""
+    kept = set_aside(path) if is_rank_zero() else path
+    log.warning(
+        "resume: cannot use %s (%s). Kept it as %s; the finished stages' records are rebuilt from their "
+        "verified artefacts (their timings and task selection are not in the artefacts and are left out)",
+        path, str(error).split(". Delete it")[0], kept,
+    )
+
+
+def verified_artefacts(run: StreamRun) -> list[TaskArtefact]:
+    """The artefacts of the leading finished stages, each verified; the first damaged one ends the list and is
+    moved aside (on rank 0) so its stage trains again. Artefacts that fit another model or stream are refused."""
+    artefacts: list[TaskArtefact] = []
+    for index, task in enumerate(run.tasks):
+        name, directory = task.spec.name, task_artefact_dir(run.output_dir, task.spec.name)
+        if not has_artefact(run.output_dir, name):
+            break
+        try:
+            artefact = load_task_artefact(directory, backbone_sha256=run.record.backbone_sha256)
+        except (ArtefactError, OSError) as err:
+            if not is_rank_zero() and not directory.is_dir():
+                break  # rank 0 moved it aside while this rank read it
+            if not isinstance(err, CorruptArtefactError):
+                raise
+            if not is_rank_zero():
+                break
+            kept = set_aside(directory)
+            log.warning(
+                "resume: the artefact of stage %d (%s) does not verify, so the run continues from that stage: %s\n"
+                "Moved %s aside to %s (kept, not deleted); stage %d and every stage after it are trained again.",
+                index + 1, name, err.problem, directory, kept, index + 1,
+            )
+            break
+        if artefact.manifest["stage"] != index + 1 or artefact.spec != task.spec:
+            raise ArtefactError(
+                f"artefact {artefact.directory} is stage {artefact.manifest['stage']} of another task definition; "
+                f"this stream has '{name}' as stage {index + 1}"
+            )
+        artefacts.append(artefact)
+    return artefacts
+
+
+def carried_stages(
+    run: StreamRun, previous: RunRecord | None, artefacts: list[TaskArtefact]
+) -> tuple[list[StageRecord], list[list[float | None]], list[str]]:
+    """The restored stages' records and accuracy-matrix rows, as the artefacts prove them, and the
+    ``results.json`` fields that had to be rebuilt (logged as a warning, naming the file and each field)."""
+    learned = [artefact.learned for artefact in artefacts]
+    stages, matrix, rebuilt = [], [], []
+    for index in range(len(artefacts)):
+        old = previous.stages[index] if previous is not None and index < len(previous.stages) else None
+        stage = expected_stage(run, index, learned, old)
+        if old is None:
+            rebuilt.append((f"stages[{index}]", "missing"))
+        else:
+            rebuilt += differences(old.to_dict(), stage.to_dict(), f"stages[{index}]")
+        row = [e.accuracy for e in learned[: index + 1]] + [None] * (len(run.record.tasks) - index - 1)
+        old_row = previous.accuracy_matrix[index] if previous is not None and index < len(previous.accuracy_matrix) else None
+        rebuilt += differences(old_row, row, f"accuracy_matrix[{index}]")
+        stages.append(stage)
+        matrix.append(row)
+    if rebuilt:
+        shown = [f"{path} ({detail})" if detail else path for path, detail in rebuilt[:SHOWN_DIFFERENCES]]
+        more = f" and {len(rebuilt) - SHOWN_DIFFERENCES} more" if len(rebuilt) > SHOWN_DIFFERENCES else ""
+        log.warning(
+            "resume: %s does not match the verified artefacts in %s: %s%s. Rebuilt those from the artefacts' "
+            "manifests (each task's learned evaluation, re-verified just now).",
+            run.output_dir / RESULTS_FILE, run.output_dir / "artefacts", "; ".join(shown), more,
+        )
+    return stages, matrix, [path for path, _ in rebuilt]
+
+
+def expected_stage(run: StreamRun, index: int, learned: list[TaskEvaluation], old: StageRecord | None) -> StageRecord:
+    """Stage ``index``'s record as its artefacts prove it: the tasks learned before it were re-evaluated and
+    unchanged (a full check) or their tensors were (a tensor check, scores carried). Which check ran is taken
+    from the old record when it names one, else from the config. Timings and task selection are the old
+    record's, which no artefact holds."""
+    name, earlier = learned[index].task, learned[:index]
+    kind = old.guard.kind if old is not None and old.guard.kind in ("full", "tensors") else _check_kind(run, index)
+    tensors = kind == "tensors" and index > 0
+    task = run.tasks[index]
+    verifiable = {
+        "stage": index + 1, "task": name, "train_examples": len(task.train), "test_examples": len(task.test),
+        "evaluations": [learned[index]] if tensors else [*earlier, learned[index]],
+        "carried": {e.task: e.accuracy for e in earlier} if tensors else {},
+        "guard": GuardVerdict(index + 1, name, [e.task for e in earlier], [], "tensors" if tensors else "full"),
+    }
+    if old is not None and old.stage == index + 1 and old.task == name:
+        return replace(old, **verifiable)
+    return StageRecord(train_seconds=0.0, train_processes=0, eval_seconds=0.0, guard_seconds=0.0, **verifiable)
+
+
+def _check_kind(run: StreamRun, index: int) -> str:
+    """The guard check a stage gets under the run's ``full_check_every`` (see StageVerifier)."""
+    every, stage = run.verifier.full_check_every, run.plan[index]
+    return "full" if index == 0 or stage.last or (every is not None and stage.number % every == 0) else "tensors"
+
+
+def differences(old: Any, new: Any, path: str) -> list[tuple[str, str]]:
+    """(path, "file: x, artefacts: y") for every leaf where ``old`` (from results.json) differs from ``new``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in [*new, *(k for k in old if k not in new)]
+                for d in differences(old.get(key), new.get(key), f"{path}.{key}")]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in differences(a, b, f"{path}[{i}]")]
+    if old == new and type(old) is type(new):
+        return []
+    return [(path, f"file: {_short(old)}, artefacts: {_short(new)}")]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

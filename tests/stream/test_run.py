@@ -188,17 +188,6 @@ def test_resume_on_another_backbone_is_refused_naming_both_hashes(toy_task_dir, 
     assert has_artefact(tmp_path / "run", "colors")  # the refused resume changed nothing on disk
 
 
-def test_resume_refuses_artefacts_that_no_longer_reproduce_their_reference(toy_task_dir, tokenizer, tmp_path):
-    with pytest.raises(MemoryError):
-        stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", make_trainer=crashing_at(3)).run()
-    manifest_path = task_artefact_dir(tmp_path / "run", "animals") / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["learned"]["logits_sha256"] = "0" * 64  # as if the weights were swapped for other, valid ones
-    manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ArtefactError, match=r"do not reproduce.*\n  task 'animals': test logits changed"):
-        stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", resume=True).run()
-
-
 def test_resume_needs_per_task_artefacts(toy_task_dir, tokenizer, tmp_path):
     run = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", strategy="finetune", resume=True)
     with pytest.raises(ArtefactError, match="strategy 'finetune' changes shared weights .* use strategy=adapter"):
