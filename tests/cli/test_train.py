@@ -196,3 +196,11 @@ def test_the_console_shows_stage_lines_and_a_final_summary_and_no_third_party_no
     verbose = subprocess.run([*command[:-1], f"hydra.run.dir={tmp_path / 'verbose'}", "-v"], capture_output=True,
                              text=True, timeout=300)
     assert verbose.returncode == 0 and "GPU available" in verbose.stdout + verbose.stderr  # -v restores it
+
+
+def test_a_resumed_run_logs_into_its_own_train_log(toy_task_dir, tmp_path, caplog):
+    caplog.set_level("INFO", logger="seqadapt")
+    cfg = compose_train([*FAST, f"task_dir={toy_task_dir}", "tasks.order=[colors]"])
+    run(cfg, tmp_path / "run")
+    run(compose_train([*FAST, f"resume={tmp_path / 'run'}"]), tmp_path / "elsewhere")
+    assert "resume: restored 1 finished stage(s)" in (tmp_path / "run" / "train.log").read_text()
