@@ -137,11 +137,15 @@ class RunRecord:
 
     def add_stage(self, stage: StageRecord, reference: list[float] | None = None) -> None:
         """Append ``stage`` and its row of the accuracy matrix, then recompute the metrics."""
-        scores = stage.scores()
         self.stages.append(stage)
         self.completed_stages = len(self.stages)
-        self.accuracy_matrix.append([scores.get(task) for task in self.tasks])
+        self.accuracy_matrix.append(self.row_of(stage))
         self.update_metrics(reference)
+
+    def row_of(self, stage: StageRecord) -> list[float | None]:
+        """``stage``'s row of the accuracy matrix: each task's score after it, ``None`` where not yet learned."""
+        scores = stage.scores()
+        return [scores.get(task) for task in self.tasks]
 
     def update_metrics(self, reference: list[float] | None = None) -> None:
         """ACC, BWT, forgetting, learning accuracy (and FWT with a single-task ``reference``) from the matrix."""

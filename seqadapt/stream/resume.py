@@ -179,7 +179,7 @@ def carried_stages(
             rebuilt.append((f"stages[{index}]", "missing"))
         else:
             rebuilt += differences(old.to_dict(), stage.to_dict(), f"stages[{index}]")
-        row = [e.accuracy for e in learned[: index + 1]] + [None] * (len(run.record.tasks) - index - 1)
+        row = run.record.row_of(stage)
         old_row = previous.accuracy_matrix[index] if previous is not None and index < len(previous.accuracy_matrix) else None
         rebuilt += differences(old_row, row, f"accuracy_matrix[{index}]")
         stages.append(stage)
@@ -201,7 +201,8 @@ def expected_stage(run: StreamRun, index: int, learned: list[TaskEvaluation], ol
     from the old record when it names one, else from the config. Timings and task selection are the old
     record's, which no artefact holds."""
     name, earlier = learned[index].task, learned[:index]
-    kind = old.guard.kind if old is not None and old.guard.kind in ("full", "tensors") else _check_kind(run, index)
+    kind = old.guard.kind if old is not None and old.guard.kind in ("full", "tensors") else run.verifier.check_kind(
+        run.plan[index])
     tensors = kind == "tensors" and index > 0
     task = run.tasks[index]
     verifiable = {
@@ -213,12 +214,6 @@ def expected_stage(run: StreamRun, index: int, learned: list[TaskEvaluation], ol
     if old is not None and old.stage == index + 1 and old.task == name:
         return replace(old, **verifiable)
     return StageRecord(train_seconds=0.0, train_processes=0, eval_seconds=0.0, guard_seconds=0.0, **verifiable)
-
-
-def _check_kind(run: StreamRun, index: int) -> str:
-    """The guard check a stage gets under the run's ``full_check_every`` (see StageVerifier)."""
-    every, stage = run.verifier.full_check_every, run.plan[index]
-    return "full" if index == 0 or stage.last or (every is not None and stage.number % every == 0) else "tensors"
 
 
 def differences(old: Any, new: Any, path: str) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from seqadapt.data.splits import TaskSplits
 from seqadapt.evaluation import evaluate_task
 from seqadapt.guard import ForgettingGuard, GuardMode
 from seqadapt.model import SeqAdaptModule
-from seqadapt.record import GuardVerdict, TaskEvaluation
+from seqadapt.record import CheckKind, GuardVerdict, TaskEvaluation
 from seqadapt.stream.loaders import StreamLoaders
 from seqadapt.stream.plan import Stage
 
@@ -67,7 +67,7 @@ class StageVerifier:
         started = time.perf_counter()
         learned = self.evaluate(stage.tasks)
         eval_seconds, started = time.perf_counter() - started, time.perf_counter()
-        if self._full_check_due(stage) or not stage.earlier:
+        if self.check_kind(stage) == "full":
             evaluations = self.evaluate(stage.earlier) + learned
             verdict = self.check(stage.number, stage.name, evaluations)
             carried = {}
@@ -89,7 +89,9 @@ class StageVerifier:
         """Make ``evaluation`` the task's reference, with a snapshot of its tensors when tensor checks may run."""
         self.guard.learn(evaluation, self.module.tensors.of(evaluation.task) if self.tensor_checks else None)
 
-    def _full_check_due(self, stage: Stage) -> bool:
-        """Re-evaluate earlier tasks after ``stage``? Always after the last stage."""
+    def check_kind(self, stage: Stage) -> CheckKind:
+        """Which check ``stage`` gets: ``full`` (re-evaluate earlier tasks) when nothing earlier exists, after
+        every ``full_check_every``-th stage and always after the last; ``tensors`` between."""
         every = self.full_check_every
-        return stage.last or (every is not None and stage.number % every == 0)
+        due = not stage.earlier or stage.last or (every is not None and stage.number % every == 0)
+        return "full" if due else "tensors"
