@@ -240,7 +240,7 @@ def bench_guard(task_counts: tuple[int, ...], n_train: int, n_test: int, workdir
         "train_examples_per_task": n_train, "test_examples_per_task": n_test, "stages": rows,
         "final_full_check": {"tasks": largest + 1, "seconds": last["guard_seconds"], "share": guard_share(last)},
         "tensor_stream_guard_share": sum(s["guard_seconds"] for s in cheap["stages"]) / stream_seconds,
-        "same_matrix": full["accuracy_matrix"] == [row[:largest] for row in cheap["accuracy_matrix"][:largest]],
+        "same_matrix": full["score_matrix"] == [row[:largest] for row in cheap["score_matrix"][:largest]],
     }
 
 
@@ -249,7 +249,7 @@ def bench_artefact(workdir: Path, bottlenecks: tuple[int, ...] = (BOTTLENECK, 48
     sizes = {}
     for m in bottlenecks:
         module = build_module("minilm", "adapter", bottleneck=m)
-        learned = TaskEvaluation(task=TASK, accuracy=0.0, examples=0, logits_sha256="")
+        learned = TaskEvaluation(task=TASK, metric="accuracy", score=0.0, examples=0, logits_sha256="")
         directory = save_task_artefact(module, learned, workdir / f"m{m}", stage=1, backbone_name="minilm",
                                        backbone_sha256=weights_hash(module.backbone), settings={})
         sizes[m] = (directory / "adapter.safetensors").stat().st_size

@@ -93,7 +93,7 @@ class TaskArtefact:
     @property
     def learned(self) -> TaskEvaluation:
         """The task's evaluation right after its stage: the guard's reference on resume."""
-        return TaskEvaluation(**self.manifest["learned"])
+        return TaskEvaluation.from_dict(self.manifest["learned"])
 
 
 def task_artefact_dir(run_dir: Path, task: str) -> Path:

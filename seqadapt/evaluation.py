@@ -3,34 +3,44 @@
 from __future__ import annotations
 
 import torch
+from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from seqadapt.backbone import tensors_sha256
+from seqadapt.kinds.base import PAD_VALUES, cat_padded, targets_of
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import TaskEvaluation
 
 
 @torch.inference_mode()
-def task_outputs(module: SeqAdaptModule, task: str, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    """All outputs and labels of ``loader`` under ``task``'s adapters and head, in loader order."""
-    outputs, labels = [], []
+def task_outputs(
+    module: SeqAdaptModule, task: str, loader: DataLoader
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """All outputs and targets of ``loader`` under ``task``'s adapters and head, in loader order; token-level
+    outputs and targets of batches of different lengths are padded to the longest (see :func:`cat_padded`)."""
+    outputs: list[torch.Tensor] = []
+    targets: dict[str, list[torch.Tensor]] = {}
     with module.evaluating(), module.routed_to(task):
         for batch in loader:
             batch = {key: value.to(module.device) for key, value in batch.items()}
             outputs.append(module(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).float().cpu())
-            labels.append(batch["labels"].cpu())
-    return torch.cat(outputs), torch.cat(labels)
+            for key, value in targets_of(batch).items():
+                targets.setdefault(key, []).append(value.cpu())
+    return cat_padded(outputs, 0), {key: cat_padded(parts, PAD_VALUES.get(key, 0)) for key, parts in targets.items()}
 
 
-def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader) -> TaskEvaluation:
-    """The kind's primary score on ``loader`` and SHA-256s of the exact outputs and of the task's prototypes:
-    the guard's probe."""
-    outputs, labels = task_outputs(module, task, loader)
+def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader, rows: Dataset) -> TaskEvaluation:
+    """The kind's primary score on ``loader`` (the features of ``rows``, the split's canonical rows) and
+    SHA-256s of the exact outputs and of the task's prototypes: the guard's probe."""
+    outputs, targets = task_outputs(module, task, loader)
     kind = module.kind(task)
+    scores = kind.metrics(module.specs[task], outputs, targets, rows, module.heads[task])
     return TaskEvaluation(
         task=task,
-        accuracy=kind.metrics(outputs, labels)[kind.primary_metric],
-        examples=len(labels),
+        metric=kind.primary_metric,
+        score=scores[kind.primary_metric],
+        examples=len(rows),
         logits_sha256=kind.fingerprint(outputs),
         prototypes_sha256=tensors_sha256(dict(module.prototypes[task].named_buffers())),  # what selection reads
+        metrics=scores,
     )

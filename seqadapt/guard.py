@@ -92,9 +92,9 @@ class ForgettingGuard:
             if reference is None:  # learned in this very stage: it becomes a reference afterwards
                 continue
             checked.append(current.task)
-            if current.accuracy != reference.accuracy:
+            if current.score != reference.score:
                 violations.append(
-                    f"task '{current.task}': accuracy changed {reference.accuracy:.6f} -> {current.accuracy:.6f}"
+                    f"task '{current.task}': {current.metric} changed {reference.score:.6f} -> {current.score:.6f}"
                 )
             if current.logits_sha256 != reference.logits_sha256:
                 violations.append(

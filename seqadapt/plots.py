@@ -1,4 +1,4 @@
-"""Pictures of a run: the accuracy matrix as an annotated heatmap, each task's accuracy across stages, and
+"""Pictures of a run: the score matrix as an annotated heatmap, each task's score across stages, and
 task-ID-free inference across stages."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from seqadapt.io import atomic_write  # noqa: E402
 from seqadapt.record import RunRecord  # noqa: E402
 
 PLOT_FILES = {
-    "accuracy_matrix": "accuracy_matrix.png",
-    "accuracy_curves": "accuracy_curves.png",
+    "score_matrix": "score_matrix.png",
+    "score_curves": "score_curves.png",
     "task_selection": "task_selection.png",
 }
 
@@ -32,14 +32,14 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
 
 
 def _matrix(results: RunRecord) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in row] for row in results.accuracy_matrix], dtype=float)
+    return np.array([[np.nan if v is None else v for v in row] for row in results.score_matrix], dtype=float)
 
 
 def _stage_labels(results: RunRecord) -> list[str]:
     return [f"{s.stage}. {s.task}" for s in results.stages]
 
 
-def accuracy_heatmap(results: RunRecord, path: Path) -> Path:
+def score_heatmap(results: RunRecord, path: Path) -> Path:
     """``R[i][j]`` with values written in the cells; rows are stages, columns tasks."""
     matrix = _matrix(results)
     tasks = results.tasks
@@ -48,11 +48,11 @@ def accuracy_heatmap(results: RunRecord, path: Path) -> Path:
     for (i, j), value in np.ndenumerate(matrix):
         if not np.isnan(value):
             ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value < 0.6 else "black")
-    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
+    ax.set_xticks(range(len(tasks)), results.labelled(), rotation=30, ha="right")
     ax.set_yticks(range(len(matrix)), _stage_labels(results))
     ax.set_xlabel("evaluated task")
     ax.set_ylabel("after training stage")
-    ax.set_title(f"Accuracy matrix {results.strategy}  ACC={results.metrics.get('acc', float('nan')):.3f}")
+    ax.set_title(f"Score matrix {results.strategy}  ACC={results.metrics.get('acc', float('nan')):.3f}")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     save_figure(fig, path)
@@ -61,7 +61,7 @@ def accuracy_heatmap(results: RunRecord, path: Path) -> Path:
 
 def _save_stage_lines(fig: plt.Figure, ax: plt.Axes, ylabel: str, title: str, path: Path) -> Path:
     """The shared look of accuracy-across-stages line plots, written to ``path``."""
-    ax.set_ylim(0.0, 1.02)
+    ax.set_ylim(min(0.0, float(ax.dataLim.ymin)), 1.02)  # a Pearson correlation may be negative
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -71,17 +71,17 @@ def _save_stage_lines(fig: plt.Figure, ax: plt.Axes, ylabel: str, title: str, pa
     return path
 
 
-def accuracy_curves(results: RunRecord, path: Path) -> Path:
+def score_curves(results: RunRecord, path: Path) -> Path:
     """One line per task from the stage it was learned on: flat lines mean nothing was forgotten."""
     matrix = _matrix(results)
     fig, ax = plt.subplots(figsize=(6.5, 4))
     stages = np.arange(1, len(matrix) + 1)
-    for j, task in enumerate(results.tasks):
+    for j, task in enumerate(results.labelled()):
         column = matrix[:, j]
         seen = ~np.isnan(column)
         ax.plot(stages[seen], column[seen], marker="o", label=task)
     ax.set_xticks(stages, _stage_labels(results), rotation=20, ha="right")
-    return _save_stage_lines(fig, ax, "test accuracy", "Accuracy of each task across stages", path)
+    return _save_stage_lines(fig, ax, "test score (each task's metric)", "Score of each task across stages", path)
 
 
 def task_selection_curves(results: RunRecord, path: Path) -> Path:
@@ -104,8 +104,8 @@ def write_run_plots(results: RunRecord, output_dir: Path) -> dict[str, Path]:
     """Every plot the run's record supports, written into ``output_dir``; returns their paths by name."""
     output_dir = Path(output_dir)
     plots = {
-        "accuracy_matrix": accuracy_heatmap(results, output_dir / PLOT_FILES["accuracy_matrix"]),
-        "accuracy_curves": accuracy_curves(results, output_dir / PLOT_FILES["accuracy_curves"]),
+        "score_matrix": score_heatmap(results, output_dir / PLOT_FILES["score_matrix"]),
+        "score_curves": score_curves(results, output_dir / PLOT_FILES["score_curves"]),
     }
     if any(stage.task_selection for stage in results.stages):
         plots["task_selection"] = task_selection_curves(results, output_dir / PLOT_FILES["task_selection"])

@@ -52,11 +52,12 @@ class TaskPrototypes(nn.Module):
 
 @torch.inference_mode()
 def fit_prototypes(module: SeqAdaptModule, task: str, loader: DataLoader) -> None:
-    """Compute ``task``'s class centroids from ``loader`` (its training split) on the bare backbone."""
-    features, labels = [], []
+    """Compute ``task``'s centroids from ``loader`` (its training split) on the bare backbone: one per class,
+    or one per task for kinds without classes (:meth:`~seqadapt.kinds.TaskKind.prototype_labels`)."""
+    features, labels, kind = [], [], module.kind(task)
     with module.evaluating():
         for batch in loader:
             batch = {key: value.to(module.device) for key, value in batch.items()}
             features.append(module.backbone_features(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")))
-            labels.append(batch["labels"])
+            labels.append(kind.prototype_labels(batch["labels"]))
     module.prototypes[task].fit(torch.cat(features).float(), torch.cat(labels))

@@ -2,7 +2,7 @@
 
 A :class:`RunRecord` holds what a stream decided (its plan), what each stage
 measured (:class:`StageRecord`, with its :class:`TaskEvaluation` s and
-:class:`GuardVerdict`) and the metrics derived from the accuracy matrix. The
+:class:`GuardVerdict`) and the metrics derived from the score matrix. The
 stream, resume, the report, the plots and W&B read and write results through
 these classes, never through raw dicts, and every file carries a
 ``schema_version`` so an old or newer file is read or refused with a message
@@ -19,7 +19,9 @@ from typing import Any, Literal
 from seqadapt import metrics
 from seqadapt.io import atomic_write_json
 
-SCHEMA_VERSION = 1  # 0: files written before results.json carried a schema_version (same layout, no plan)
+# 0: files written before results.json carried a schema_version (same layout, no plan); 1: evaluations held
+# `accuracy` and the matrix was `accuracy_matrix` (every task was a classifier); 2: `metric` + `score`, `score_matrix`
+SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
 CheckKind = Literal["full", "tensors"]
 
@@ -30,13 +32,24 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class TaskEvaluation:
-    """What the guard compares: the task's primary score, the exact test outputs' fingerprint, its selection data."""
+    """What the guard compares: the task's primary score (``metric`` names it: accuracy, pearson, entity_f1,
+    f1…), the exact test outputs' fingerprint and its selection data; ``metrics`` holds all its kind's metrics."""
 
     task: str
-    accuracy: float
+    metric: str
+    score: float
     examples: int
     logits_sha256: str
     prototypes_sha256: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskEvaluation:
+        """Read an evaluation, also one written before kinds other than classification (``accuracy``)."""
+        data = dict(data)
+        if "accuracy" in data:
+            data["metric"], data["score"] = "accuracy", data.pop("accuracy")
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,7 @@ class StageRecord:
 
     def scores(self) -> dict[str, float]:
         """Every task's score after this stage: evaluated now or carried over by a tensor check."""
-        return {**self.carried, **{e.task: e.accuracy for e in self.evaluations}}
+        return {**self.carried, **{e.task: e.score for e in self.evaluations}}
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -93,16 +106,16 @@ class StageRecord:
     def from_dict(cls, data: dict[str, Any]) -> StageRecord:
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
-        values["evaluations"] = [TaskEvaluation(**e) for e in data["evaluations"]]
+        values["evaluations"] = [TaskEvaluation.from_dict(e) for e in data["evaluations"]]
         values["guard"] = GuardVerdict.from_dict(data["guard"])
         return cls(**values)
 
 
 @dataclass
 class RunRecord:
-    """A whole stream: its identity, its plan (the tasks of each stage), the accuracy matrix and stage records.
+    """A whole stream: its identity, its plan (the tasks of each stage), the score matrix and stage records.
 
-    ``accuracy_matrix[i][j]`` is task j's score after stage i, ``None`` for a
+    ``score_matrix[i][j]`` is task j's primary score (its evaluations name the metric) after stage i, ``None`` for a
     task not yet learned; it has one row per completed stage.
     """
 
@@ -116,7 +129,7 @@ class RunRecord:
     selectors: list[str] = field(default_factory=list)
     run_name: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
-    accuracy_matrix: list[list[float | None]] = field(default_factory=list)
+    score_matrix: list[list[float | None]] = field(default_factory=list)
     stages: list[StageRecord] = field(default_factory=list)
     completed_stages: int = 0
     params_per_task: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -136,14 +149,23 @@ class RunRecord:
         return all(len(stage) == 1 for stage in self.plan)
 
     def add_stage(self, stage: StageRecord, reference: list[float] | None = None) -> None:
-        """Append ``stage`` and its row of the accuracy matrix, then recompute the metrics."""
+        """Append ``stage`` and its row of the score matrix, then recompute the metrics."""
         self.stages.append(stage)
         self.completed_stages = len(self.stages)
-        self.accuracy_matrix.append(self.row_of(stage))
+        self.score_matrix.append(self.row_of(stage))
         self.update_metrics(reference)
 
+    def task_metrics(self) -> dict[str, str]:
+        """Each evaluated task's primary metric (its column of the score matrix is in it): what labels show."""
+        return {e.task: e.metric for stage in self.stages for e in stage.evaluations}
+
+    def labelled(self) -> list[str]:
+        """The tasks as labels name them, with their metric: ``trec (accuracy)``, ``squad (f1)``."""
+        metrics = self.task_metrics()
+        return [f"{task} ({metrics[task]})" if task in metrics else task for task in self.tasks]
+
     def row_of(self, stage: StageRecord) -> list[float | None]:
-        """``stage``'s row of the accuracy matrix: each task's score after it, ``None`` where not yet learned."""
+        """``stage``'s row of the score matrix: each task's score after it, ``None`` where not yet learned."""
         scores = stage.scores()
         return [scores.get(task) for task in self.tasks]
 
@@ -151,9 +173,9 @@ class RunRecord:
         """ACC, BWT, forgetting, learning accuracy (and FWT with a single-task ``reference``) from the matrix."""
         done = self.completed_stages
         if not self.sequential:
-            self.metrics = metrics.joint_summary(self.accuracy_matrix[0])
+            self.metrics = metrics.joint_summary(self.score_matrix[0])
             return
-        square = [row[:done] for row in self.accuracy_matrix[:done]]
+        square = [row[:done] for row in self.score_matrix[:done]]
         self.metrics = metrics.summary(square, reference[:done] if reference else None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +197,8 @@ class RunRecord:
         if version == 0:  # same layout; the plan was implied by the strategy
             tasks = data["tasks"]
             data["plan"] = [list(tasks)] if data.get("strategy") == "joint" else [[task] for task in tasks]
+        if version <= 1:  # every task was a classifier: its score was its accuracy
+            data["score_matrix"] = data.pop("accuracy_matrix", [])
         stages = [StageRecord.from_dict(stage) for stage in data.get("stages", [])]
         known = {f.name for f in fields(cls)} - {"stages", "schema_version"}
         return cls(**{key: value for key, value in data.items() if key in known}, stages=stages)

@@ -5,7 +5,7 @@ adapters) and one verified artefact per learned task. Loading checks every
 artefact's seal, its agreement with ``run_config.yaml`` on everything that
 shapes the model, and the backbone actually loaded, so an adapter never runs
 on weights or a model shape it was not trained with. What a prediction holds
-is the task kind's (:meth:`seqadapt.kinds.TaskKind.prediction`).
+is the task kind's (:meth:`seqadapt.kinds.TaskKind.predictions`, see :mod:`seqadapt.answers`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import OmegaConf
 from transformers import PreTrainedTokenizerBase
 
 from seqadapt.adapters import AdapterConfig
+from seqadapt.answers import Answerer, Prediction, Request
 from seqadapt.artefacts import (
     MANIFEST_FILE,
     RUN_CONFIG,
@@ -30,12 +30,9 @@ from seqadapt.artefacts import (
     read_manifest,
 )
 from seqadapt.backbone import BackboneConfig, load_backbone, weights_hash
-from seqadapt.data.loaders import make_loader
 from seqadapt.environment import current_environment, environment_differences
-from seqadapt.kinds import TaskKind
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import RESULTS_FILE, RecordError, RunRecord
-from seqadapt.selection import CandidateBatch, get_selector
 
 
 class LoadedStream:
@@ -50,49 +47,27 @@ class LoadedStream:
     def tasks(self) -> list[str]:
         return self.module.tasks
 
-    def _input_kind(self, tasks: list[str]) -> TaskKind:
-        kinds = {self.module.specs[task].type: self.module.kind(task) for task in tasks}
-        if len(kinds) > 1:
-            raise ValueError(f"tasks {tasks} are of different kinds {sorted(kinds)}; give --task to answer one of them")
-        return next(iter(kinds.values()))
+    def predict(
+        self, inputs: list[Request], task: str | list[str] | None = None, selector: str = "entropy"
+    ) -> list[Prediction]:
+        """Predictions for ``inputs`` (plain texts, or requests holding a task's input fields) under one task,
+        one task per input, or none.
 
-    def predict(self, texts: list[str], task: str | list[str] | None = None, selector: str = "entropy") -> list[Any]:
-        """Predictions for ``texts`` under one task, one task per text, or none.
-
-        With one task per text, a batch may mix tasks: each text runs through
-        its own task's adapters in one pass over the shared backbone. Without
-        a task, ``selector`` (see :mod:`seqadapt.selection`) picks each text's
-        task among all loaded ones.
+        With one task per input, a batch may mix tasks of a kind: each input
+        runs through its own task's adapters in one pass over the shared
+        backbone. Without a task, ``selector`` (see :mod:`seqadapt.selection`)
+        picks each input's task among the loaded tasks that can read it.
         """
-        if not texts:
+        if not inputs:
             return []
+        answerer = Answerer(self.module, self.tokenizer, self.settings)
         if task is None:
-            choose, tasks = get_selector(selector), None
-        else:
-            tasks = [task] * len(texts) if isinstance(task, str) else list(task)
-            if len(tasks) != len(texts):
-                raise ValueError(f"{len(tasks)} task names for {len(texts)} texts; give one task or one per text")
-        kind = self._input_kind(sorted(set(tasks)) if tasks is not None else self.tasks)
-        loader = make_loader(
-            kind.unlabelled(texts), kind, self.tokenizer,
-            max_length=self.settings["max_length"], batch_size=self.settings["eval_batch_size"],
-        )
-        names: list[str] = []
-        outputs: list[torch.Tensor] = []
-        with torch.inference_mode():
-            for batch in loader:
-                view = CandidateBatch(self.module, batch, self.tasks)
-                if tasks is None:
-                    batch_tasks = [self.tasks[i] for i in choose.scores(view).argmax(dim=1).tolist()]
-                else:
-                    batch_tasks = tasks[len(names):len(names) + len(view)]
-                names += batch_tasks
-                outputs += view.logits_under(batch_tasks)
-        selected_by = None if tasks is not None else selector
-        return [
-            self.module.kind(name).prediction(self.module.specs[name], text, row, selected_by)
-            for text, name, row in zip(texts, names, outputs)
-        ]
+            return answerer.answer(inputs, answerer.choose(inputs, selector), selected_by=selector)
+        tasks = [task] * len(inputs) if isinstance(task, str) else list(task)
+        if len(tasks) != len(inputs):
+            raise ValueError(f"{len(tasks)} task names for {len(inputs)} inputs; give one task or one per input")
+        self.module.require_known(sorted(set(tasks)))
+        return answerer.answer(inputs, tasks)
 
 
 def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:

@@ -13,11 +13,12 @@ from seqadapt.record import RESULTS_FILE, RunRecord
 
 def matrix_table(record: RunRecord) -> list[str]:
     """The score matrix as aligned text: a row per stage, a column per task, blank before a task is learned."""
-    widths = [max(6, len(task)) for task in record.tasks]
+    names = record.labelled()
+    widths = [max(6, len(name)) for name in names]
     labels = [f"{stage.stage}. {stage.task}" for stage in record.stages]
     first = max([len("after stage"), *(len(label) for label in labels)])
-    lines = [f"{'after stage':<{first}}  " + "  ".join(f"{t:>{w}}" for t, w in zip(record.tasks, widths))]
-    for label, row in zip(labels, record.accuracy_matrix):
+    lines = [f"{'after stage':<{first}}  " + "  ".join(f"{t:>{w}}" for t, w in zip(names, widths))]
+    for label, row in zip(labels, record.score_matrix):
         cells = ("" if value is None else f"{value:.4f}" for value in row)
         lines.append(f"{label:<{first}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     return lines

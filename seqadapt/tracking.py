@@ -78,8 +78,8 @@ class WandbTracker(StreamCallback):
         self.run.log(record)
 
     def log_results(self, results: RunRecord, plots: dict[str, Path]) -> None:
-        rows = [[results.stages[i].task, *row] for i, row in enumerate(results.accuracy_matrix)]
-        record: dict[str, Any] = {"accuracy_matrix": self._wandb.Table(columns=["after_stage", *results.tasks], data=rows)}
+        rows = [[results.stages[i].task, *row] for i, row in enumerate(results.score_matrix)]
+        record: dict[str, Any] = {"score_matrix": self._wandb.Table(columns=["after_stage", *results.tasks], data=rows)}
         record.update({f"plots/{name}": self._wandb.Image(str(path)) for name, path in plots.items()})
         self.run.log(record)
         self.run.summary.update({key: value for key, value in results.metrics.items() if value is not None})

@@ -90,7 +90,7 @@ def test_artefacts_rebuild_the_task_exactly_in_a_fresh_model(finished_run):
     for task in run.tasks:
         artefact = load_task_artefact(task_artefact_dir(run.output_dir, task.spec.name), backbone_sha256=sha)
         install_task(module, artefact)
-        assert evaluate_task(module, task.spec.name, run.loaders.test(task)) == artefact.learned
+        assert evaluate_task(module, task.spec.name, run.loaders.test(task), task.test) == artefact.learned
 
 
 def test_wrong_backbone_is_refused_naming_both_hashes(finished_run):
@@ -185,7 +185,7 @@ def test_per_task_layer_norms_travel_with_the_task(tmp_path):
     with torch.no_grad():
         for value in module.tensors.of("t").values():
             value.add_(torch.randn_like(value))  # as if trained: differs from any fresh init
-    learned = TaskEvaluation(task="t", accuracy=0.5, examples=2, logits_sha256="0" * 64)
+    learned = TaskEvaluation(task="t", metric="accuracy", score=0.5, examples=2, logits_sha256="0" * 64)
     sha = weights_hash(module.backbone)
     directory = save_task_artefact(
         module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256=sha, settings={}
@@ -205,7 +205,7 @@ def reverse_labels(manifest):
 
 @pytest.mark.parametrize(
     "edit",
-    [reverse_labels, lambda m: m.update(pooling="cls"), lambda m: m["learned"].update(accuracy=0.99),
+    [reverse_labels, lambda m: m.update(pooling="cls"), lambda m: m["learned"].update(score=0.99),
      lambda m: m["weights"].update(sha256="0" * 64)],
     ids=["labels reversed", "pooling", "learned accuracy", "weights sha256"],
 )
@@ -243,6 +243,6 @@ def test_a_new_artefact_folder_is_made_durable_in_its_parent(tmp_path, monkeypat
     monkeypatch.setattr(os, "fsync", recording_fsync)
     module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8))
     module.add_task(TaskSpec(name="t", labels=("a", "b"), source={}))
-    learned = TaskEvaluation(task="t", accuracy=0.5, examples=2, logits_sha256="0" * 64)
+    learned = TaskEvaluation(task="t", metric="accuracy", score=0.5, examples=2, logits_sha256="0" * 64)
     save_task_artefact(module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256="x", settings={})
     assert tmp_path / "artefacts" in synced and tmp_path in synced

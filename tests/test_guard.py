@@ -6,7 +6,7 @@ from seqadapt.guard import ForgettingError, ForgettingGuard
 
 
 def ev(task: str, accuracy: float = 0.8, digest: str = "aa" * 32) -> TaskEvaluation:
-    return TaskEvaluation(task=task, accuracy=accuracy, examples=100, logits_sha256=digest)
+    return TaskEvaluation(task=task, metric="accuracy", score=accuracy, examples=100, logits_sha256=digest)
 
 
 def test_unchanged_earlier_tasks_pass():

@@ -31,7 +31,7 @@ def test_minilm_learns_two_real_tasks_without_forgetting(tmp_path):
     results = run(cfg, tmp_path).to_dict()
 
     sizes = SplitSizes(train=600, val=100, test=300, seed=cfg.data.split_seed)
-    final = results["accuracy_matrix"][-1]
+    final = results["score_matrix"][-1]
     for j, task in enumerate(["trec", "reuters_r8"]):
         majority = majority_share(task, sizes)
         assert final[j] >= majority + 0.2, f"{task}: accuracy {final[j]:.3f} vs majority class {majority:.3f}"

@@ -11,7 +11,7 @@ def stage(number: int, task: str, scores: dict[str, float], carried: dict[str, f
     return StageRecord(
         stage=number, task=task, train_examples=10, test_examples=5, train_seconds=1.0, train_processes=1,
         eval_seconds=0.1, guard_seconds=0.1,
-        evaluations=[TaskEvaluation(task=t, accuracy=a, examples=5, logits_sha256=t * 4) for t, a in scores.items()],
+        evaluations=[TaskEvaluation(task=t, metric="accuracy", score=a, examples=5, logits_sha256=t * 4) for t, a in scores.items()],
         carried=carried or {}, guard=GuardVerdict(stage=number, trained_task=task, checked=list(carried or {})),
     )
 
@@ -25,7 +25,7 @@ def two_stage_record() -> RunRecord:
 
 def test_stages_fill_the_matrix_and_the_metrics():
     record = two_stage_record()
-    assert record.accuracy_matrix == [[0.8, None], [0.7, 0.6]]
+    assert record.score_matrix == [[0.8, None], [0.7, 0.6]]
     assert record.completed_stages == 2 and record.finished
     assert record.metrics["acc"] == pytest.approx(0.65) and record.metrics["bwt"] == pytest.approx(-0.1)
 

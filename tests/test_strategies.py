@@ -78,7 +78,7 @@ def test_forgetting_baselines_are_recorded_in_report_mode(strategy, toy_task_dir
 
 def test_joint_has_one_stage_and_one_row(toy_task_dir, tokenizer, tmp_path):
     results = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path, strategy="joint", guard_mode="report").run().to_dict()
-    assert results["completed_stages"] == 1 and len(results["accuracy_matrix"]) == 1
-    assert all(value is not None for value in results["accuracy_matrix"][0])
+    assert results["completed_stages"] == 1 and len(results["score_matrix"]) == 1
+    assert all(value is not None for value in results["score_matrix"][0])
     assert results["metrics"]["bwt"] is None and results["metrics"]["acc"] > 0
     assert results["stages"][0]["task"] == "+".join(results["tasks"])

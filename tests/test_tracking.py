@@ -14,7 +14,7 @@ def test_tracker_logs_stage_results_and_finishes(tmp_path):
     tracker = WandbTracker(WandbConfig(group="g1", name="r1"), tmp_path, {"strategy": {"name": "adapter"}})
     stage = StageRecord(
         stage=1, task="a", train_examples=8, test_examples=4, train_seconds=1.5, train_processes=1, eval_seconds=0.5,
-        guard_seconds=0.1, evaluations=[TaskEvaluation(task="a", accuracy=0.75, examples=4, logits_sha256="0" * 64)],
+        guard_seconds=0.1, evaluations=[TaskEvaluation(task="a", metric="accuracy", score=0.75, examples=4, logits_sha256="0" * 64)],
         carried={}, guard=GuardVerdict(stage=1, trained_task="a", checked=[]),
         task_selection={
             "with_task_id": {"accuracy": 0.75},
@@ -33,7 +33,7 @@ def test_tracker_logs_stage_results_and_finishes(tmp_path):
     assert logged["run"]["group"] == "g1" and logged["run"]["name"] == "r1"
     assert logged["config"]["strategy"] == {"name": "adapter"}
     assert logged["history"][0]["stage/acc/a"] == 0.75 and logged["history"][0]["stage/guard_passed"] == 1
-    assert logged["history"][1]["accuracy_matrix/_type"] == "table-file"
+    assert logged["history"][1]["score_matrix/_type"] == "table-file"
     assert logged["summary"]["acc"] == 0.75 and logged["summary"]["bwt"] == 0.0
     assert "fwt" not in logged["summary"]  # undefined metrics are left out, not logged as null
     assert logged["summary"]["params_per_task/a"] == 123
@@ -41,7 +41,7 @@ def test_tracker_logs_stage_results_and_finishes(tmp_path):
     assert logged["history"][0]["stage/acc_without_task_id/entropy"] == 0.7
     assert logged["summary"]["task_selection/task_id_acc/entropy"] == 0.9
     assert logged["summary"]["task_selection/acc_with_task_id"] == 0.75
-    table = next((run_dir / "files" / "media" / "table").glob("accuracy_matrix_*.table.json"))
+    table = next((run_dir / "files" / "media" / "table").glob("score_matrix_*.table.json"))
     assert json.loads(table.read_text()) == {"columns": ["after_stage", "a"], "data": [["a", 0.75]]}
 
 

@@ -11,20 +11,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import datasets
 
+from seqadapt.answers import Request
 from seqadapt.artefacts import ArtefactError
 from seqadapt.selection import SELECTORS
 from seqadapt.serving import load_stream
 
 BLANK_FIX = "remove blank lines first, e.g. grep -v '^[[:space:]]*$'"
 INPUT_HELP = (
-    "Standard input is read as UTF-8, one text (or one JSON request) per line. Output line N answers input "
-    "line N, so a blank line, a line that is not UTF-8 or an empty input is an error naming the line (exit "
-    "code 2), never skipped."
+    "Standard input is read as UTF-8, one input per line: a plain text, or a JSON object with the task's own "
+    'input fields, e.g. {"premise": ..., "hypothesis": ...}, {"tokens": [...]} or {"context": ..., "question": ...} '
+    '(plus "task" when neither --task nor --select is given). Output line N answers input line N, so a blank '
+    "line, a line that is not UTF-8, a missing field or an empty input is an error naming the line (exit code 2), "
+    "never skipped."
 )
 
 
@@ -78,27 +80,41 @@ def read_stdin_lines() -> list[str]:
     return lines
 
 
-def read_requests(texts: list[str], task: str | None, select: str | None = None) -> tuple[list[str], list[str] | None]:
-    """Texts and their tasks: plain texts under ``task``, plain texts whose task a selector picks (``select``;
-    no tasks returned), or, without either, JSON lines {"text": ..., "task": ...}."""
+def parse_line(line: str, number: int) -> Request:
+    """A line that starts with ``{`` is a JSON request (the task's input fields, maybe ``task``); any other
+    line is one plain text."""
+    if not line.lstrip().startswith("{"):
+        return line
+    try:
+        request = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InputError(f"input line {number} starts with '{{' but is not a JSON object ({err.msg}): {line[:80]!r}") from None
+    if not isinstance(request, dict):
+        raise InputError(f"input line {number} is not a JSON object: {line[:80]!r}")
+    for key, value in request.items():  # e.g. a "\\ud800" escape: valid JSON, but no text
+        if isinstance(value, str):
+            check_text(value, f'input line {number}: "{key}"')
+    return request
+
+
+def read_requests(lines: list[str], task: str | None, select: str | None = None) -> tuple[list[Request], list[str] | None]:
+    """Requests and their tasks: under ``task``, or picked by a selector (``select``; no tasks returned), or,
+    without either, each a JSON line naming its ``task`` next to that task's input fields."""
+    requests = [parse_line(line, number) for number, line in enumerate(lines, start=1)]
     if select is not None:
-        return texts, None
+        return requests, None
     if task is not None:
-        return texts, [task] * len(texts)
-    requests = []
-    for number, line in enumerate(texts, start=1):
-        try:
-            request = json.loads(line)
-            requests.append((request["text"], request["task"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise ValueError(
-                f'input line {number} is not a JSON object with "text" and "task": {line[:80]!r}. '
-                "Give --task TASK to classify plain texts with one task, or --select SELECTOR to let seqadapt pick the task"
-            ) from None
-        check_text(requests[-1][0], f'input line {number}: "text"')
-        if not isinstance(requests[-1][1], str):
-            raise InputError(f'input line {number}: "task" must be a task name, not {requests[-1][1]!r}')
-    return [text for text, _ in requests], [name for _, name in requests]
+        return requests, [task] * len(requests)
+    tasks = []
+    for number, request in enumerate(requests, start=1):
+        if not isinstance(request, dict) or not isinstance(request.get("task"), str):
+            raise InputError(
+                f'input line {number} is not a JSON object with a "task" name: {str(request)[:80]!r}. Give --task TASK '
+                'to answer every line with one task, --select SELECTOR to let seqadapt pick it, or JSON lines like '
+                '{"task": "sms_spam", "text": "..."} holding the task\'s own input fields'
+            )
+        tasks.append(request.pop("task"))
+    return requests, tasks
 
 
 def read_inputs(texts: list[str]) -> list[str]:
@@ -111,28 +127,30 @@ def read_inputs(texts: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="seqadapt-predict",
-        description="Classify texts with the tasks of a finished run; prints one JSON line per text.",
+        description="Answer inputs with the tasks of a finished run (labels, scores, tags, answer spans); prints "
+                    "one JSON line per input.",
         epilog=INPUT_HELP,
     )
     parser.add_argument("run_dir", type=Path, help="a run directory (holds run_config.yaml and artefacts/)")
     given = parser.add_mutually_exclusive_group()
-    given.add_argument("--task", help="the task whose adapters and head classify the texts; without it (and without "
-                                      '--select), each input is a JSON line {"text": ..., "task": ...} and batches mix tasks')
+    given.add_argument("--task", help="the task whose adapters and head answer the inputs; without it (and without "
+                                      '--select), each input is a JSON line {"task": ..., <its input fields>} and '
+                                      "batches mix tasks")
     given.add_argument("--select", choices=sorted(SELECTORS),
-                       help="no task given: pick each text's task among the run's tasks, by the most certain head "
-                            "(entropy) or the nearest class prototype (prototype)")
-    parser.add_argument("texts", nargs="*", help="texts to classify; none: read one per line from standard input "
-                                                 "(UTF-8; a blank line is an error, see below)")
+                       help="no task given: pick each input's task among the run's tasks that can read it, by the "
+                            "most certain head (entropy) or the nearest class prototype (prototype)")
+    parser.add_argument("texts", nargs="*", help="plain texts to answer; none: read one input per line from standard "
+                                                 "input (UTF-8; a blank line is an error, see below)")
     args = parser.parse_intermixed_args(argv)
     datasets.disable_progress_bars()  # a filter's standard error is for errors
     try:
-        texts, tasks = read_requests(read_inputs(args.texts), args.task, args.select)
+        requests, tasks = read_requests(read_inputs(args.texts), args.task, args.select)
         stream = load_stream(args.run_dir, None if tasks is None else sorted(set(tasks)))
-        predictions = stream.predict(texts, tasks, selector=args.select or "entropy")
+        predictions = stream.predict(requests, tasks, selector=args.select or "entropy")
     except (ArtefactError, KeyError, ValueError) as err:
         parser.exit(2, f"seqadapt-predict: error: {err.args[0]}\n")
     for prediction in predictions:
-        print(json.dumps(asdict(prediction)))
+        print(json.dumps(prediction.to_json()))
 
 
 if __name__ == "__main__":

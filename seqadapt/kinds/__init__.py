@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from seqadapt.kinds.base import TaskKind
-from seqadapt.kinds.classification import ClassificationKind, ClassificationPrediction
+from seqadapt.kinds.base import RequestError, TaskKind
+from seqadapt.kinds.classification import ClassificationKind
+from seqadapt.kinds.extractive_qa import ExtractiveQAKind
+from seqadapt.kinds.regression import RegressionKind
+from seqadapt.kinds.token_classification import TokenClassificationKind
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
 
-TASK_KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (ClassificationKind(),)}
+TASK_KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (
+    ClassificationKind(), RegressionKind(), TokenClassificationKind(), ExtractiveQAKind())}
 
 
 def get_kind(name: str) -> TaskKind:
@@ -24,4 +28,4 @@ def kind_of(spec: TaskSpec) -> TaskKind:
     return get_kind(spec.type)
 
 
-__all__ = ["TASK_KINDS", "ClassificationKind", "ClassificationPrediction", "TaskKind", "get_kind", "kind_of"]
+__all__ = ["TASK_KINDS", "ClassificationKind", "ExtractiveQAKind", "RegressionKind", "RequestError", "TaskKind", "TokenClassificationKind", "get_kind", "kind_of"]

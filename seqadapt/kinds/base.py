@@ -4,10 +4,20 @@ The rest of seqadapt (data splits, the module, evaluation, the guard,
 selection, predict, report) asks a task's :class:`TaskKind` instead of
 knowing what the task is. Adding a kind is one new module with a subclass and
 one line in :mod:`seqadapt.kinds`.
+
+Three words recur. A task's *canonical rows* are what :meth:`TaskKind.prepare`
+makes of its source (one per example). *Features* are what
+:meth:`TaskKind.encode` makes of rows for the model: one per row, except that
+an extractive-QA context longer than ``max_length`` becomes several
+overlapping windows, each naming its row in an ``example`` column. The
+*targets* of a batch are every tensor of it that is not a model input:
+``labels`` (what the loss reads) plus whatever the kind needs to score or
+decode (e.g. ``word_index``, ``offsets``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -17,8 +27,18 @@ from datasets import Dataset
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from seqadapt.backbone import tensor_bytes
+
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# What a variable-length key of a batch is padded with: nothing a loss, a metric or a decoder reads.
+PAD_VALUES = {"labels": -100, "word_index": -1, "offsets": -1}
+
+
+class RequestError(ValueError):
+    """A prediction request that lacks a field the task needs or holds the wrong type; the message names it."""
 
 
 class TaskKind(ABC):
@@ -33,6 +53,10 @@ class TaskKind(ABC):
         """Raise :class:`~seqadapt.data.tasks.TaskDefinitionError` if ``spec`` cannot define a task of this kind."""
 
     @abstractmethod
+    def input_fields(self, spec: TaskSpec) -> tuple[str, ...]:
+        """The source fields one input consists of: what a ``seqadapt-predict`` request of this task holds."""
+
+    @abstractmethod
     def prepare(self, spec: TaskSpec, rows: Dataset, split: str) -> Dataset:
         """Raw source rows -> this kind's canonical columns, validated; errors name the task, split and key."""
 
@@ -45,60 +69,101 @@ class TaskKind(ABC):
     def texts(self, rows: Dataset) -> list[str]:
         """Each canonical row's input text: what counts as the same example when splits are checked for leakage."""
 
-    @abstractmethod
     def dropped(self, spec: TaskSpec, rows: Dataset) -> dict[str, int]:
         """Raw rows that :meth:`prepare` leaves out on purpose, counted per reason (e.g. ``drop_labels 'plot'``)."""
+        return {}
 
     @abstractmethod
     def counts(self, spec: TaskSpec, rows: Dataset) -> dict[str, int]:
-        """Canonical rows per target (per declared label for classification, zeros included): what a split holds."""
+        """What a split holds, counted per target (per declared label for classification, zeros included)."""
 
     @abstractmethod
     def show(self, spec: TaskSpec, row: dict[str, Any]) -> str:
         """One canonical row as a person reads it (e.g. ``[spam] WINNER!! …``), for ``seqadapt-tasks check``."""
 
     @abstractmethod
-    def encode(self, rows: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
-        """Canonical rows -> model inputs plus ``labels`` (tokenised with ``Dataset.map(batched=True)``)."""
+    def encode(self, spec: TaskSpec, rows: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+        """Canonical rows -> features: model inputs plus ``labels`` and any other targets (``Dataset.map``)."""
 
     @abstractmethod
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
-        """Pads a list of encoded rows into one batch of tensors."""
+        """Pads a list of features into one batch of tensors."""
 
     @abstractmethod
-    def unlabelled(self, inputs: list[str]) -> Dataset:
-        """Canonical rows for inputs to predict, with placeholder targets."""
+    def request(self, spec: TaskSpec, request: dict[str, Any], where: str) -> dict[str, Any]:
+        """One prediction request (the task's input fields) -> a canonical row with placeholder targets;
+        a missing field or a wrong type is a :class:`RequestError` naming ``where`` (e.g. ``input line 3``)."""
 
     # ------------------------------------------------------------- model
     @abstractmethod
-    def make_head(self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float) -> nn.Module:
-        """The task's head: token states [B, T, d] and attention mask [B, T] -> outputs."""
+    def make_head(
+        self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float, train: Dataset | None
+    ) -> nn.Module:
+        """The task's head: token states [B, T, d] and attention mask [B, T] -> outputs. ``train`` (the task's
+        canonical training rows; ``None`` when an artefact's tensors will be loaded into it) lets a head keep
+        statistics of its targets, e.g. regression's mean and standard deviation."""
 
     @abstractmethod
-    def loss(self, outputs: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        """The training loss of ``outputs`` against ``labels``."""
+    def loss(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module, reduction: str = "mean") -> torch.Tensor:
+        """The training loss of ``outputs`` against ``labels``, per example (``reduction='sum'`` sums examples)."""
 
     @abstractmethod
-    def step_metrics(self, outputs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def step_metrics(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module) -> dict[str, torch.Tensor]:
         """What Lightning logs per step and epoch next to the loss (e.g. ``acc``)."""
 
-    @abstractmethod
     def prototype_classes(self, spec: TaskSpec) -> int:
-        """How many prototypes the task stores for task-ID-free selection (one per class for classification)."""
+        """How many prototypes the task stores for task-ID-free selection: one per task unless it has classes."""
+        return 1
+
+    def prototype_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """Which prototype each feature of a batch belongs to (all to the one prototype unless overridden)."""
+        return torch.zeros(len(labels), dtype=torch.long, device=labels.device)
+
+    @abstractmethod
+    def confidence(self, outputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """How certain each output of a batch [B, ...] is, in [-1, 0] (minus its normalised entropy; ``attention_mask``
+        [B, T] says which tokens are real): what the ``entropy`` selector compares across tasks and kinds."""
 
     # ------------------------------------------------------------- evaluation and serving
     @abstractmethod
-    def correct(self, outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per row, whether the output counts as right (what 'accuracy without task IDs' counts)."""
+    def correct(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor], head: nn.Module) -> torch.Tensor:
+        """Per feature, whether the output counts as right: what 'accuracy without task IDs' counts."""
 
     @abstractmethod
-    def metrics(self, outputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-        """Every metric of a whole split; ``metrics(...)[primary_metric]`` is the task's score."""
+    def metrics(
+        self, spec: TaskSpec, outputs: torch.Tensor, targets: dict[str, torch.Tensor], rows: Dataset, head: nn.Module
+    ) -> dict[str, float]:
+        """Every metric of a whole split (``outputs`` and ``targets`` of its features in order, ``rows`` its
+        canonical rows); ``metrics(...)[primary_metric]`` is the task's score."""
 
-    @abstractmethod
     def fingerprint(self, outputs: torch.Tensor) -> str:
         """SHA-256 of the exact outputs: what the guard compares bit for bit."""
+        return hashlib.sha256(tensor_bytes(outputs)).hexdigest()
 
     @abstractmethod
-    def prediction(self, spec: TaskSpec, text: str, output: torch.Tensor, selected_by: str | None) -> Any:
-        """One served prediction (a dataclass, printed by ``seqadapt-predict`` as one JSON line)."""
+    def predictions(
+        self, spec: TaskSpec, outputs: torch.Tensor, targets: dict[str, torch.Tensor], rows: Dataset, head: nn.Module
+    ) -> list[dict[str, Any]]:
+        """One answer per canonical row (a JSON-ready dict, e.g. ``{"label": ..., "probabilities": ...}``)."""
+
+
+def targets_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every tensor of a batch that is not a model input (nor a joint batch's ``task_index``)."""
+    return {key: value for key, value in batch.items() if key not in MODEL_INPUTS and key != "task_index"}
+
+
+def cat_padded(parts: list[torch.Tensor], value: float) -> torch.Tensor:
+    """``parts`` concatenated along rows, each first padded with ``value`` to the largest size in every other
+    dimension (batches of token-level outputs differ in length); equal shapes are a plain ``torch.cat``."""
+    if not parts:
+        raise ValueError("nothing to concatenate: the loader gave no batches")
+    shape = [max(part.shape[d] for part in parts) for d in range(1, parts[0].dim())]
+    padded = []
+    for part in parts:
+        if list(part.shape[1:]) != shape:
+            pad: list[int] = []
+            for d in reversed(range(1, part.dim())):
+                pad += [0, shape[d - 1] - part.shape[d]]
+            part = nn.functional.pad(part, pad, value=value)
+        padded.append(part)
+    return torch.cat(padded)

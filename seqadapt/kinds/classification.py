@@ -1,11 +1,9 @@
-"""Single-text classification: a text field, a label from a declared set, cross-entropy, accuracy."""
+"""Classification of one text or a pair of texts: a label from a declared set, cross-entropy, accuracy."""
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections import Counter
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -14,26 +12,18 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from seqadapt.backbone import tensor_bytes
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.heads import ClassificationHead
+from seqadapt.kinds import text_inputs
 from seqadapt.kinds.base import TaskKind
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
 
 
-@dataclass(frozen=True)
-class ClassificationPrediction:
-    text: str
-    task: str
-    label: str
-    probabilities: dict[str, float]
-    selected_by: str | None = None  # the selector that picked the task; None when the task was given
-
-
 class ClassificationKind(TaskKind):
-    """Rows are ``{"text": str, "label": int}``; outputs are logits over the declared labels."""
+    """Rows are ``{"text": str, "label": int}`` (plus ``text_pair`` for a pair); outputs are logits over the
+    declared labels."""
 
     name = "classification"
     primary_metric = "accuracy"
@@ -43,15 +33,14 @@ class ClassificationKind(TaskKind):
             raise TaskDefinitionError(f"task '{spec.name}' declares {len(spec.labels)} label(s); a classifier needs >= 2")
         if len(set(spec.labels)) != len(spec.labels):
             raise TaskDefinitionError(f"task '{spec.name}' declares duplicate labels: {list(spec.labels)}")
+        text_inputs.check_text_fields(spec)
+
+    def input_fields(self, spec: TaskSpec) -> tuple[str, ...]:
+        return spec.inputs
 
     def prepare(self, spec: TaskSpec, rows: Dataset, split: str) -> Dataset:
         """Label names -> indices of ``spec.labels``; rows with a label in ``drop_labels`` are removed."""
-        for column, key in ((spec.text_field, "text_field"), (spec.label_field, "label_field")):
-            if column not in rows.column_names:
-                raise TaskDataError(
-                    f"task '{spec.name}' ({split} split): column '{column}' is not in the data "
-                    f"(columns: {rows.column_names}); fix {key} in tasks/{spec.name}.yaml"
-                )
+        text_inputs.require_columns(spec, rows, split, {spec.label_field: "label_field"})
         raw = [str(value) for value in rows[spec.label_field]]
         keep = [i for i, value in enumerate(raw) if value not in spec.drop_labels]
         names = [spec.label_map.get(raw[i], raw[i]) for i in keep]
@@ -63,8 +52,8 @@ class ClassificationKind(TaskKind):
                 f"set {list(spec.labels)}: {dict(unknown.most_common(5))}. Add them to 'labels', map them with "
                 f"'label_map', or list them in 'drop_labels' in tasks/{spec.name}.yaml"
             )
-        texts = rows[spec.text_field]
-        return Dataset.from_dict({"text": [str(texts[i]) for i in keep], "label": [index[name] for name in names]})
+        columns = text_inputs.text_columns(spec, rows, split, keep)
+        return Dataset.from_dict({**columns, "label": [index[name] for name in names]})
 
     def check_train(self, spec: TaskSpec, train: Dataset) -> None:
         """At least two classes, or no classifier; a declared label with no training example only warns, since
@@ -86,7 +75,7 @@ class ClassificationKind(TaskKind):
             )
 
     def texts(self, rows: Dataset) -> list[str]:
-        return list(rows["text"])
+        return text_inputs.joined(rows)
 
     def dropped(self, spec: TaskSpec, rows: Dataset) -> dict[str, int]:
         if spec.label_field not in rows.column_names:
@@ -99,45 +88,56 @@ class ClassificationKind(TaskKind):
         return {label: present[index] for index, label in enumerate(spec.labels)}
 
     def show(self, spec: TaskSpec, row: dict[str, Any]) -> str:
-        return f"[{spec.labels[row['label']]}] {row['text']}"
+        return f"[{spec.labels[row['label']]}] {text_inputs.shown(row)}"
 
-    def encode(self, rows: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
-        encoded = rows.map(
-            lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
-            batched=True, remove_columns=["text"],
-        )
-        return encoded.rename_column("label", "labels")
+    def encode(self, spec: TaskSpec, rows: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+        return text_inputs.encode_texts(rows, tokenizer, max_length)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
         return DataCollatorWithPadding(tokenizer)
 
-    def unlabelled(self, inputs: list[str]) -> Dataset:
-        return Dataset.from_dict({"text": list(inputs), "label": [-1] * len(inputs)})
+    def request(self, spec: TaskSpec, request: dict[str, Any], where: str) -> dict[str, Any]:
+        return {**text_inputs.text_request(spec, request, where), "label": -1}
 
-    def make_head(self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float) -> nn.Module:
+    def make_head(
+        self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float, train: Dataset | None
+    ) -> nn.Module:
         return ClassificationHead(hidden_size, len(spec.labels), pooling, dropout)
 
-    def loss(self, outputs: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module, reduction: str = "mean") -> torch.Tensor:
         return F.cross_entropy(outputs, labels, reduction=reduction)
 
-    def step_metrics(self, outputs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def step_metrics(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module) -> dict[str, torch.Tensor]:
         return {"acc": (outputs.argmax(dim=-1) == labels).float().mean()}
 
     def prototype_classes(self, spec: TaskSpec) -> int:
         return len(spec.labels)
 
-    def correct(self, outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return outputs.argmax(dim=-1) == labels
+    def prototype_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return labels.long()
 
-    def metrics(self, outputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-        return {"accuracy": int(self.correct(outputs, labels).sum()) / len(labels)}
+    def confidence(self, outputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return -normalised_entropy(outputs.float())
 
-    def fingerprint(self, outputs: torch.Tensor) -> str:
-        return hashlib.sha256(tensor_bytes(outputs)).hexdigest()
+    def correct(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor], head: nn.Module) -> torch.Tensor:
+        return outputs.argmax(dim=-1) == targets["labels"]
 
-    def prediction(self, spec: TaskSpec, text: str, output: torch.Tensor, selected_by: str | None) -> Any:
-        probabilities = torch.softmax(output.float(), dim=-1)
-        return ClassificationPrediction(
-            text, spec.name, spec.labels[int(probabilities.argmax())],
-            {label: float(p) for label, p in zip(spec.labels, probabilities)}, selected_by,
-        )
+    def metrics(
+        self, spec: TaskSpec, outputs: torch.Tensor, targets: dict[str, torch.Tensor], rows: Dataset, head: nn.Module
+    ) -> dict[str, float]:
+        return {"accuracy": int(self.correct(outputs, targets, head).sum()) / len(outputs)}
+
+    def predictions(
+        self, spec: TaskSpec, outputs: torch.Tensor, targets: dict[str, torch.Tensor], rows: Dataset, head: nn.Module
+    ) -> list[dict[str, Any]]:
+        probabilities = torch.softmax(outputs.float(), dim=-1)
+        return [
+            {"label": spec.labels[int(row.argmax())], "probabilities": dict(zip(spec.labels, row.tolist()))}
+            for row in probabilities
+        ]
+
+
+def normalised_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Predictive entropy over the last dimension divided by log(its size), so 2 and 8 classes share a scale."""
+    entropy = -(torch.softmax(logits, dim=-1) * torch.log_softmax(logits, dim=-1)).sum(dim=-1)
+    return entropy / torch.log(torch.tensor(float(max(logits.shape[-1], 2))))

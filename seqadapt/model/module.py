@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
+from datasets import Dataset
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
@@ -94,8 +95,9 @@ class SeqAdaptModule(pl.LightningModule):
         """The adapter a task runs through: its own, the shared one, or none."""
         return {"per_task": task, "shared": SHARED_ADAPTER, "none": None}[self.strategy.adapters]
 
-    def add_task(self, spec: TaskSpec) -> None:
-        """A head for ``spec`` plus, per strategy, fresh adapters in every layer; other tasks are untouched."""
+    def add_task(self, spec: TaskSpec, train: Dataset | None = None) -> None:
+        """A head for ``spec`` plus, per strategy, fresh adapters in every layer; other tasks are untouched.
+        ``train`` rows let a head keep target statistics (absent: they come with an artefact's tensors)."""
         if spec.name in self.specs:
             raise ValueError(f"task '{spec.name}' was already added; task names must be unique in a stream")
         adapter = self.adapter_of(spec.name)
@@ -105,7 +107,7 @@ class SeqAdaptModule(pl.LightningModule):
             self.backbone.eval()  # new adapters live inside the backbone: keep the whole tree in eval mode
         ref = next(self.backbone.parameters())
         kind, hidden = kind_of(spec), self.backbone.config.hidden_size
-        self.heads[spec.name] = kind.make_head(spec, hidden, self.pooling, self.head_dropout).to(
+        self.heads[spec.name] = kind.make_head(spec, hidden, self.pooling, self.head_dropout, train).to(
             device=ref.device, dtype=ref.dtype
         )
         self.prototypes[spec.name] = TaskPrototypes(hidden, kind.prototype_classes(spec)).to(ref.device)

@@ -29,15 +29,15 @@ def batch_loss(module: SeqAdaptModule, batch: dict[str, torch.Tensor], split: st
 def _task_loss(
     module: SeqAdaptModule, task: str, hidden: torch.Tensor, batch: dict[str, torch.Tensor], split: str, reduction: str
 ) -> torch.Tensor:
-    kind, labels = module.kind(task), batch["labels"]
-    outputs = module.heads[task](hidden, batch["attention_mask"])
-    loss = kind.loss(outputs, labels, reduction=reduction)
+    kind, labels, head = module.kind(task), batch["labels"], module.heads[task]
+    outputs = head(hidden, batch["attention_mask"])
+    loss = kind.loss(outputs, labels, head, reduction=reduction)
     on_step, size = split == "train", len(labels)
     mean = loss if reduction == "mean" else loss / size
     # averaged over DDP processes, each of which sees a share of the batches; a no-op on one process
     module.log(f"{split}/{task}/loss", mean, prog_bar=on_step, on_step=on_step, on_epoch=True, batch_size=size,
                sync_dist=True)
-    for name, value in kind.step_metrics(outputs, labels).items():
+    for name, value in kind.step_metrics(outputs, labels, head).items():
         module.log(f"{split}/{task}/{name}", value, prog_bar=True, on_step=False, on_epoch=True, batch_size=size,
                    sync_dist=True)
     return loss

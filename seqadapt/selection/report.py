@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from seqadapt.kinds.base import targets_of
 from seqadapt.model import SeqAdaptModule
 from seqadapt.selection.candidates import CandidateBatch
 from seqadapt.selection.selectors import get_selector
@@ -91,5 +92,6 @@ def evaluate_selection(
                 view = CandidateBatch(module, batch, tally.candidates, remembered)
                 chosen = {name: get_selector(name).scores(view).argmax(dim=1).cpu() for name in selectors}
                 outputs = torch.stack(view.logits_under([task] * len(view))).cpu()
-                tally.add(true, module.kind(task).correct(outputs, batch["labels"]), chosen)
+                own = module.kind(task).correct(outputs, targets_of(batch), module.heads[task])
+                tally.add(true, own, chosen)
     return {**tally.report(), "seconds": time.perf_counter() - started}

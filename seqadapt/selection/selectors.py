@@ -38,17 +38,16 @@ class Selector(Protocol):
 
 
 class EntropySelector:
-    """Minimum normalised predictive entropy over the candidates' heads."""
+    """Minimum normalised predictive entropy over the candidates' heads, as each candidate's kind measures it
+    (:meth:`~seqadapt.kinds.TaskKind.confidence`: over classes, over a tagger's tokens, over span positions)."""
 
     name = "entropy"
 
     def scores(self, batch: CandidateBatch) -> torch.Tensor:
         columns = []
-        for per_row in batch.logits:
-            logits = torch.stack(per_row).float()
-            probabilities = torch.softmax(logits, dim=-1)
-            entropy = -(probabilities * torch.log_softmax(logits, dim=-1)).sum(dim=-1)
-            columns.append(-entropy / torch.log(torch.tensor(float(max(logits.shape[-1], 2)))))
+        for task, per_row in zip(batch.candidates, batch.logits):
+            kind = batch.module.kind(task)
+            columns.append(kind.confidence(torch.stack(per_row), batch.attention_mask).to(batch.input_ids.device))
         return torch.stack(columns, dim=1)
 
 

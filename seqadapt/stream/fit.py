@@ -36,7 +36,7 @@ def fit_stage(
     started = time.perf_counter()
     pl.seed_everything(seed, workers=True, verbose=False)
     for task in stage.tasks:
-        module.add_task(task.spec)
+        module.add_task(task.spec, task.train)
     module.set_active_tasks([t.spec.name for t in stage.tasks])
     train, val = loaders.train(stage.tasks, seed=seed), loaders.val(stage.tasks)
     module.train()  # Lightning keeps the mode it finds; a trained backbone needs its dropout on

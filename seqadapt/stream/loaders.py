@@ -9,7 +9,6 @@ from transformers import PreTrainedTokenizerBase
 
 from seqadapt.data.loaders import make_loader
 from seqadapt.data.splits import TaskSplits
-from seqadapt.kinds import kind_of
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,9 @@ class StreamLoaders:
         self._test: dict[str, DataLoader] = {}
 
     def _loader(self, tasks: list[TaskSplits], split: str, batch_size: int, **shuffle) -> DataLoader:
-        rows = [getattr(t, split) for t in tasks]
+        rows = [(t.spec, getattr(t, split)) for t in tasks]
         return make_loader(
-            rows[0] if len(rows) == 1 else rows, kind_of(tasks[0].spec), self.tokenizer,
+            rows[0] if len(rows) == 1 else rows, self.tokenizer,
             max_length=self.config.max_length, batch_size=batch_size, **shuffle,
         )
 

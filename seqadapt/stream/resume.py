@@ -84,7 +84,7 @@ class Resume(StreamCallback):
         if not verdict.passed:
             raise ArtefactError(_not_reproduced(verdict.violations, recorded, run.module.device.type))
         record = run.record
-        record.stages, record.accuracy_matrix, rebuilt = carried_stages(run, previous, artefacts)
+        record.stages, record.score_matrix, rebuilt = carried_stages(run, previous, artefacts)
         record.completed_stages = restored
         record.resumed = {"stages_restored": restored, "verification": verdict.to_dict(), "rebuilt_from_artefacts": rebuilt}
         run.refresh_parameters()
@@ -180,8 +180,8 @@ def carried_stages(
         else:
             rebuilt += differences(old.to_dict(), stage.to_dict(), f"stages[{index}]")
         row = run.record.row_of(stage)
-        old_row = previous.accuracy_matrix[index] if previous is not None and index < len(previous.accuracy_matrix) else None
-        rebuilt += differences(old_row, row, f"accuracy_matrix[{index}]")
+        old_row = previous.score_matrix[index] if previous is not None and index < len(previous.score_matrix) else None
+        rebuilt += differences(old_row, row, f"score_matrix[{index}]")
         stages.append(stage)
         matrix.append(row)
     if rebuilt:
@@ -208,7 +208,7 @@ def expected_stage(run: StreamRun, index: int, learned: list[TaskEvaluation], ol
     verifiable = {
         "stage": index + 1, "task": name, "train_examples": len(task.train), "test_examples": len(task.test),
         "evaluations": [learned[index]] if tensors else [*earlier, learned[index]],
-        "carried": {e.task: e.accuracy for e in earlier} if tensors else {},
+        "carried": {e.task: e.score for e in earlier} if tensors else {},
         "guard": GuardVerdict(index + 1, name, [e.task for e in earlier], [], "tensors" if tensors else "full"),
     }
     if old is not None and old.stage == index + 1 and old.task == name:

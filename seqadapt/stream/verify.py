@@ -60,7 +60,7 @@ class StageVerifier:
         )
 
     def evaluate(self, tasks: list[TaskSplits]) -> list[TaskEvaluation]:
-        return [evaluate_task(self.module, t.spec.name, self.loaders.test(t)) for t in tasks]
+        return [evaluate_task(self.module, t.spec.name, self.loaders.test(t), t.test) for t in tasks]
 
     def verify(self, stage: Stage) -> Verification:
         """Evaluate ``stage``'s tasks, check the earlier ones, then make this stage's tasks references."""
@@ -75,7 +75,7 @@ class StageVerifier:
             names = [t.spec.name for t in stage.earlier]
             tensors = self.module.tensors.of_tasks(names)
             verdict = self.guard.check_tensors(stage.number, stage.name, tensors, self.backbone_tensors())
-            evaluations, carried = learned, {n: self.guard.references[n].accuracy for n in names}
+            evaluations, carried = learned, {n: self.guard.references[n].score for n in names}
         guard_seconds = time.perf_counter() - started
         for evaluation in learned:  # after the check: this stage's tasks are references now
             self.learn(evaluation)

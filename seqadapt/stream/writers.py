@@ -71,7 +71,7 @@ class StageLogLine(StreamCallback):
 
     def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
         learned = {t.spec.name for t in stage.tasks}
-        scores = " ".join(f"{e.task}={e.accuracy:.4f}" for e in record.evaluations if e.task in learned)
+        scores = " ".join(f"{e.task} {e.metric}={e.score:.4f}" for e in record.evaluations if e.task in learned)
         verdict = record.guard
         if verdict.passed:
             how = "re-evaluated" if verdict.kind == "full" else "tensors"
@@ -87,6 +87,6 @@ class StageLogLine(StreamCallback):
             for selector, result in (selection["selectors"] if selection else {}).items()
         )
         log.info(
-            "stage %d/%d %s: test acc %s | %s | task ID/acc without ID: %s | %.1fs", stage.number, stage.count,
+            "stage %d/%d %s: test %s | %s | task ID/acc without ID: %s | %.1fs", stage.number, stage.count,
             stage.name, scores, guard_text, without_id or "off", run.stage_seconds(),
         )

@@ -38,12 +38,12 @@ def test_predictions_reproduce_the_learned_test_accuracy(run_dir):
         spec = load_task_spec(task, task_dir)
         test = build_splits(spec, read_source(spec), sizes).test
         predictions = stream.predict(test["text"], task)
-        accuracy = sum(p.label == spec.labels[y] for p, y in zip(predictions, test["label"])) / len(test)
-        assert accuracy == read_manifest(task_artefact_dir(directory, task))["learned"]["accuracy"]
+        accuracy = sum(p.answer["label"] == spec.labels[y] for p, y in zip(predictions, test["label"])) / len(test)
+        assert accuracy == read_manifest(task_artefact_dir(directory, task))["learned"]["score"]
         for prediction in predictions:
-            assert set(prediction.probabilities) == set(spec.labels)
-            assert math.isclose(sum(prediction.probabilities.values()), 1.0, rel_tol=1e-5)
-            assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+            assert set(prediction.answer["probabilities"]) == set(spec.labels)
+            assert math.isclose(sum(prediction.answer["probabilities"].values()), 1.0, rel_tol=1e-5)
+            assert prediction.answer["label"] == max(prediction.answer["probabilities"], key=prediction.answer["probabilities"].get)
 
 
 def test_command_prints_one_json_line_per_text(run_dir, capsys):
@@ -75,18 +75,18 @@ def test_mixed_task_requests_match_one_task_at_a_time(run_dir, capsys):
     mixed = stream.predict(texts, tasks)
     for text, task, prediction in zip(texts, tasks, mixed):
         (alone,) = stream.predict([text], task)
-        assert prediction.task == task and prediction.label == alone.label
-        assert all(math.isclose(prediction.probabilities[k], v, abs_tol=1e-5) for k, v in alone.probabilities.items())
+        assert prediction.task == task and prediction.answer["label"] == alone.answer["label"]
+        assert all(math.isclose(prediction.answer["probabilities"][k], v, abs_tol=1e-5) for k, v in alone.answer["probabilities"].items())
     main([str(directory), *(json.dumps({"text": x, "task": t}) for x, t in zip(texts, tasks))])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(line["task"], line["label"]) for line in lines] == [(p.task, p.label) for p in mixed]
+    assert [(line["task"], line["label"]) for line in lines] == [(p.task, p.answer["label"]) for p in mixed]
 
 
 def test_without_task_a_plain_line_is_refused_with_the_fix(run_dir, capsys):
     directory, _, _ = run_dir
     with pytest.raises(SystemExit):
         main([str(directory), "sunny day"])
-    assert "input line 1 is not a JSON object with \"text\" and \"task\"" in capsys.readouterr().err
+    assert "input line 1 is not a JSON object with a \"task\" name" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("selector", ["entropy", "prototype"])
@@ -101,7 +101,7 @@ def test_without_a_task_predictions_reproduce_the_runs_task_selection_record(run
         predictions = stream.predict(test["text"], selector=selector)
         assert {p.selected_by for p in predictions} == {selector}
         identified.append(sum(p.task == task for p in predictions) / len(test))
-        correct.append(sum(p.task == task and p.label == spec.labels[y] for p, y in zip(predictions, test["label"])) / len(test))
+        correct.append(sum(p.task == task and p.answer["label"] == spec.labels[y] for p, y in zip(predictions, test["label"])) / len(test))
     recorded = json.loads((directory / "results.json").read_text())["stages"][-1]["task_selection"]["selectors"][selector]
     assert sum(identified) / 2 == recorded["task_id_accuracy"] and sum(correct) / 2 == recorded["accuracy"]
 
@@ -109,7 +109,7 @@ def test_without_a_task_predictions_reproduce_the_runs_task_selection_record(run
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = stream.predict(["a red apple", "a small puppy"], selector=selector)
     assert [(line["task"], line["label"], line["selected_by"]) for line in lines] == [
-        (p.task, p.label, selector) for p in expected
+        (p.task, p.answer["label"], selector) for p in expected
     ]
 
 
@@ -205,9 +205,10 @@ def test_windows_line_ends_are_not_part_of_the_text(run_dir, capsys, monkeypatch
 
 @pytest.mark.parametrize(
     ("request_", "message"),
-    [({"text": 5, "task": "colors"}, 'input line 1: "text" must be a string, not int (5)'),
+    [({"text": 5, "task": "colors"}, 'input line 1: "sentence" must be non-blank text, not 5; task \'colors\' reads [\'sentence\']'),
      ({"text": "  ", "task": "colors"}, 'input line 1: "text" is blank'),
-     ({"text": "red", "task": ["colors"]}, 'input line 1: "task" must be a task name')],
+     ({"sentence": "red", "task": ["colors"]}, 'input line 1 is not a JSON object with a "task" name'),
+     ({"words": "red", "task": "colors"}, 'input line 1: "sentence" is missing; task \'colors\' reads [\'sentence\']')],
 )
 def test_json_requests_with_a_bad_text_or_task_are_named(run_dir, capsys, request_, message):
     assert message in refused([run_dir[0], json.dumps(request_)], capsys)

@@ -63,7 +63,7 @@ def test_resume_true_starts_afresh_then_continues_in_the_same_folder(toy_task_di
     first = run(cfg, tmp_path).to_dict()
     assert "resumed" not in first and (tmp_path / "run_config.yaml").is_file()
     again = run(cfg, tmp_path).to_dict()
-    assert again["resumed"]["stages_restored"] == 2 and again["accuracy_matrix"] == first["accuracy_matrix"]
+    assert again["resumed"]["stages_restored"] == 2 and again["score_matrix"] == first["score_matrix"]
     with pytest.raises(FileNotFoundError, match="cannot resume .*nowhere: it has no run_config.yaml"):
         run(compose_train([*FAST, f"resume={tmp_path / 'nowhere'}"]), tmp_path / "other")
 
@@ -95,7 +95,7 @@ def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task
     for job, strategy in (("0", "adapter"), ("1", "finetune")):
         results = json.loads((sweep / job / "results.json").read_text())
         assert results["strategy"] == strategy and results["completed_stages"] == 2
-        assert (sweep / job / "accuracy_matrix.png").is_file() and (sweep / job / "accuracy_curves.png").is_file()
+        assert (sweep / job / "score_matrix.png").is_file() and (sweep / job / "score_curves.png").is_file()
         (run_dir,) = (sweep / job / "wandb").glob("offline-run-*")
         logged = read_offline_run(run_dir)
         assert logged["exit_code"] == 0  # each job finished its own run
@@ -105,8 +105,8 @@ def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task
         assert logged["summary"]["acc"] == results["metrics"]["acc"]
         assert logged["summary"]["bwt"] == results["metrics"]["bwt"]
         keys = set().union(*logged["history"])
-        assert {"val/colors/acc", "val/animals/acc", "stage/acc/colors", "accuracy_matrix/_type",
-                "plots/accuracy_matrix/_type"} <= keys
+        assert {"val/colors/acc", "val/animals/acc", "stage/acc/colors", "score_matrix/_type",
+                "plots/score_matrix/_type"} <= keys
 
     report = subprocess.run([sys.executable, "-m", "seqadapt.cli.report", str(sweep)], capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
@@ -140,7 +140,7 @@ def test_resume_after_sigkill_mid_stage_equals_an_uninterrupted_run(tmp_path):
     assert "resume: restored 1 finished stage(s)" in resumed.stdout + resumed.stderr
     expected, actual = (json.loads((run / "results.json").read_text()) for run in (full, killed))
     assert actual["resumed"]["stages_restored"] == 1 and actual["completed_stages"] == 3
-    assert actual["accuracy_matrix"] == expected["accuracy_matrix"]
+    assert actual["score_matrix"] == expected["score_matrix"]
     assert [s["evaluations"] for s in actual["stages"]] == [s["evaluations"] for s in expected["stages"]]
     for task in order:
         sha = [read_manifest(task_artefact_dir(run, task))["weights"]["sha256"] for run in (full, killed)]

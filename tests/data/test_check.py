@@ -4,6 +4,7 @@ import csv
 from collections import Counter
 
 import pytest
+from datasets import Dataset
 import yaml
 
 from seqadapt.data import SplitSizes, build_splits, load_task_spec, read_source
@@ -85,8 +86,11 @@ def test_drop_leaked_removes_them_and_counts_what_is_left(tmp_path):
 def test_find_leaks_lists_at_most_five_distinct_texts_per_pair():
     spec = load_task_spec("trec")
     kind = kind_of(spec)
-    rows = kind.unlabelled([f"q{i}" for i in range(8)] * 2)  # every text twice in the same split
-    leaks = find_leaks(kind, {"train": rows, "val": kind.unlabelled(["other"]), "test": rows})
+    def unlabelled(texts: list[str]) -> Dataset:
+        return Dataset.from_list([kind.request(spec, {spec.text_field: text}, "test") for text in texts])
+
+    rows = unlabelled([f"q{i}" for i in range(8)] * 2)  # every text twice in the same split
+    leaks = find_leaks(kind, {"train": rows, "val": unlabelled(["other"]), "test": rows})
     (leak,) = leaks
     assert (str(leak), leak.texts, leak.examples) == ("train/test", 8, ("q0", "q1", "q2", "q3", "q4"))
 

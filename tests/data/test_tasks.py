@@ -91,5 +91,5 @@ def test_a_source_without_files_or_format_names_the_file_and_the_key(tmp_path, s
 
 def test_a_bad_key_names_the_file_and_lists_the_keys(tmp_path):
     (tmp_path / "x.yaml").write_text("name: x\nlabels: [a, b]\nsource: {kind: local_files}\nlabel_column: y\n")
-    with pytest.raises(TaskDefinitionError, match=r"x.yaml: bad task definition for 'x': .*label_column.*the keys are name, labels"):
+    with pytest.raises(TaskDefinitionError, match=r"x.yaml: bad task definition for 'x': .*label_column.*the keys are name, source, labels"):
         load_task_spec("x", tmp_path)

@@ -6,11 +6,9 @@ from seqadapt.adapters import AdapterConfig
 from datasets import Dataset
 
 from seqadapt.data import TaskSpec, make_loader
-from seqadapt.kinds import get_kind
 from seqadapt.model import SeqAdaptModule, mixed_outputs, parameter_budget
 from tests.conftest import tiny_model
 
-CLASSIFICATION = get_kind("classification")
 
 
 def spec(name: str, n: int = 3) -> TaskSpec:
@@ -62,7 +60,7 @@ def test_fit_optimises_only_the_active_task_and_keeps_backbone_in_eval(tokenizer
         max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[probe]
     )
     before_b = [p.detach().clone() for p in module.task_parameters("b")]
-    trainer.fit(module, make_loader(examples, CLASSIFICATION, tokenizer, max_length=16, batch_size=4, shuffle=True))
+    trainer.fit(module, make_loader((module.specs["a"], examples), tokenizer, max_length=16, batch_size=4, shuffle=True))
     optimised = {id(p) for group in trainer.optimizers[0].param_groups for p in group["params"]}
     assert optimised == {id(p) for p in module.task_parameters("a")}
     assert probe.backbone_training == [False] * 4
@@ -108,7 +106,7 @@ def test_lightning_checkpoints_hold_task_tensors_but_no_frozen_backbone_weight(t
     module.set_active_task("a")
     examples = Dataset.from_dict({"text": ["red sky", "blue sea", "green tree", "red car"], "label": [0, 1, 2, 0]})
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
-    trainer.fit(module, make_loader(examples, CLASSIFICATION, tokenizer, max_length=16, batch_size=4))
+    trainer.fit(module, make_loader((module.specs["a"], examples), tokenizer, max_length=16, batch_size=4))
     trainer.save_checkpoint(tmp_path / "last.ckpt")
 
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]

@@ -9,7 +9,6 @@ from datasets import Dataset
 from seqadapt.data import make_loader
 from seqadapt.evaluation import evaluate_task
 from seqadapt.model import SeqAdaptModule
-from seqadapt.kinds import get_kind
 from seqadapt.model import parameter_budget
 from seqadapt.prototypes import fit_prototypes
 from seqadapt.selection import SELECTORS, CandidateBatch, check_selectors, evaluate_selection
@@ -35,9 +34,11 @@ def two_task_module() -> SeqAdaptModule:
 
 
 def loader(task: str, tokenizer, batch_size: int = 8):
-    return make_loader(Dataset.from_dict({"text": TEXTS[task], "label": list(range(len(TEXTS[task])))}),
-                       get_kind("classification"), tokenizer,
-                       max_length=16, batch_size=batch_size)
+    return make_loader((spec(task, len(TEXTS[task])), rows(task)), tokenizer, max_length=16, batch_size=batch_size)
+
+
+def rows(task: str) -> Dataset:
+    return Dataset.from_dict({"text": TEXTS[task], "label": list(range(len(TEXTS[task])))})
 
 
 def test_candidate_logits_come_from_one_mixed_pass_and_equal_each_task_alone(tokenizer):
@@ -101,7 +102,7 @@ def test_selection_report_counts_every_example_once_and_matches_evaluation_with_
     report = evaluate_selection(module, loaders, ["entropy", "prototype"])
     assert report["candidates"] == ["a", "b"] and report["examples"] == 5
     for task in "ab":
-        assert report["with_task_id"]["per_task"][task] == evaluate_task(module, task, loaders[task]).accuracy
+        assert report["with_task_id"]["per_task"][task] == evaluate_task(module, task, loaders[task], rows(task)).score
     assert report["selectors"]["prototype"]["task_id_accuracy"] == 1.0
     assert report["selectors"]["prototype"]["accuracy"] == report["with_task_id"]["accuracy"]
     for result in report["selectors"].values():

@@ -27,7 +27,7 @@ class Recorder(StreamCallback):
         CALLS.append((self.label, "stage_measured", stage.name, run.record.completed_stages))
 
     def on_stage_end(self, run, stage, record):
-        CALLS.append((self.label, "stage_end", stage.name, run.record.accuracy_matrix[-1], record.guard.passed))
+        CALLS.append((self.label, "stage_end", stage.name, run.record.score_matrix[-1], record.guard.passed))
 
     def on_stream_end(self, run):
         CALLS.append((self.label, "stream_end", run.record.finished))
@@ -44,7 +44,7 @@ def test_hooks_run_in_order_with_the_record_growing_between_them(toy_task_dir, t
     measured = [call for call in CALLS if call[1] == "stage_measured"]
     assert [call[3] for call in measured] == [0, 1, 2]  # measured before the stage joins the record
     ends = [call for call in CALLS if call[1] == "stage_end"]
-    assert [call[3] for call in ends] == record.accuracy_matrix and all(call[4] for call in ends)
+    assert [call[3] for call in ends] == record.score_matrix and all(call[4] for call in ends)
     assert CALLS[-1] == ("recorder", "stream_finish", False)
 
 

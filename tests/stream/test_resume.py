@@ -59,23 +59,23 @@ def test_resume_rebuilds_tampered_results_rows_from_the_verified_artefacts(
     killed, task_dir, tokenizer, uninterrupted, caplog
 ):
     def tamper(results):
-        results["accuracy_matrix"][0][0] = 0.99
+        results["score_matrix"][0][0] = 0.99
         results["stages"][1]["evaluations"][0]["logits_sha256"] = "0" * 64
         results["stages"][1]["carried"] = {"colors": 0.99}
 
     edit_json(killed / "results.json", tamper)
     with caplog.at_level(logging.WARNING, logger="seqadapt"):
         resumed = resume(task_dir, tokenizer, killed)
-    assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    assert resumed["score_matrix"] == uninterrupted["score_matrix"]
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert probes(resumed) == probes(uninterrupted)
     assert resumed["stages"][1]["carried"] == {}
     rebuilt = resumed["resumed"]["rebuilt_from_artefacts"]
-    assert {"accuracy_matrix[0][0]", "stages[1].evaluations[0].logits_sha256", "stages[1].carried.colors"} <= set(rebuilt)
+    assert {"score_matrix[0][0]", "stages[1].evaluations[0].logits_sha256", "stages[1].carried.colors"} <= set(rebuilt)
     warning = caplog.text
     assert "results.json does not match the verified artefacts" in warning
-    assert "accuracy_matrix[0][0] (file: 0.99, artefacts: " in warning
-    assert json.loads((killed / "results.json").read_text())["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    assert "score_matrix[0][0] (file: 0.99, artefacts: " in warning
+    assert json.loads((killed / "results.json").read_text())["score_matrix"] == uninterrupted["score_matrix"]
 
 
 def test_an_untouched_results_file_is_carried_as_it_is(killed, task_dir, tokenizer, uninterrupted):
@@ -83,7 +83,7 @@ def test_an_untouched_results_file_is_carried_as_it_is(killed, task_dir, tokeniz
     resumed = resume(task_dir, tokenizer, killed)
     assert resumed["resumed"]["rebuilt_from_artefacts"] == []
     assert resumed["stages"][:2] == before  # timings and task selection included
-    assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    assert resumed["score_matrix"] == uninterrupted["score_matrix"]
 
 
 def truncate(directory: Path) -> None:
@@ -107,7 +107,7 @@ def test_a_damaged_artefact_is_set_aside_and_its_stages_retrained_as_if_never_in
     with caplog.at_level(logging.WARNING, logger="seqadapt"):
         resumed = resume(task_dir, tokenizer, killed)
     assert resumed["resumed"]["stages_restored"] == 1
-    assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    assert resumed["score_matrix"] == uninterrupted["score_matrix"]
     assert probes(resumed) == probes(uninterrupted)
     aside = killed / "artefacts" / "animals.corrupt"
     assert aside.is_dir() and sorted(p.name for p in aside.iterdir())  # kept, not deleted
@@ -125,8 +125,8 @@ def test_an_empty_or_damaged_results_file_is_kept_aside_and_rebuilt_from_the_art
         resumed = resume(task_dir, tokenizer, killed)
     assert resumed["resumed"]["stages_restored"] == 2
     assert set(resumed["resumed"]["rebuilt_from_artefacts"]) == {
-        "stages[0]", "stages[1]", "accuracy_matrix[0]", "accuracy_matrix[1]"}
-    assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+        "stages[0]", "stages[1]", "score_matrix[0]", "score_matrix[1]"}
+    assert resumed["score_matrix"] == uninterrupted["score_matrix"]
     assert probes(resumed) == probes(uninterrupted)
     assert (killed / "results.json.corrupt").read_text() == content
     assert f"cannot use {killed / 'results.json'}" in caplog.text and "rebuilt from their verified artefacts" in caplog.text

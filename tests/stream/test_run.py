@@ -48,8 +48,8 @@ def test_three_task_stream_keeps_earlier_tasks_exact(toy_task_dir, tokenizer, tm
     results = run.run().to_dict()
 
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert saved["accuracy_matrix"] == results["accuracy_matrix"]
-    matrix = saved["accuracy_matrix"]
+    assert saved["score_matrix"] == results["score_matrix"]
+    matrix = saved["score_matrix"]
     for j in range(3):  # every later row repeats the accuracy recorded when task j was learned
         assert [matrix[i][j] for i in range(j, 3)] == [matrix[j][j]] * (3 - j)
     assert saved["metrics"]["bwt"] == 0.0
@@ -108,7 +108,7 @@ class UnfrozenBackboneModule(SeqAdaptModule):
 @pytest.mark.parametrize(
     ("module_cls", "stage", "message"),
     [
-        (SharedAdapterModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': (accuracy|test logits) changed"),
+        (SharedAdapterModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': (accuracy|test outputs|test logits) changed"),
         (PrototypeOverwritingModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': its task-selection prototypes"),
         # the backbone hash is checked from the first stage on, so this is caught before any task is at risk
         (UnfrozenBackboneModule, 1, r"stage 1 \(trained 'colors'\):\n  backbone weights changed"),
@@ -150,7 +150,7 @@ def crashing_at(stage: int):
 def test_same_seed_and_config_give_bit_identical_runs(toy_task_dir, tokenizer, tmp_path):
     first = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "a").run().to_dict()
     second = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "b").run().to_dict()
-    assert first["accuracy_matrix"] == second["accuracy_matrix"]
+    assert first["score_matrix"] == second["score_matrix"]
     assert probes(first) == probes(second) and len(probes(first)) == 6
     for task in ORDER:
         weights = [read_manifest(task_artefact_dir(tmp_path / run, task))["weights"]["sha256"] for run in "ab"]
@@ -172,7 +172,7 @@ def test_later_stage_error_keeps_earlier_stages_and_resume_matches_an_uninterrup
     assert resumed["resumed"]["stages_restored"] == 2
     assert resumed["resumed"]["verification"]["checked"] == ORDER[:2]
     assert resumed["resumed"]["verification"]["passed"] is True
-    assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    assert resumed["score_matrix"] == uninterrupted["score_matrix"]
     assert probes(resumed) == probes(uninterrupted)
     assert json.loads((tmp_path / "run" / "results.json").read_text())["completed_stages"] == 3
 
@@ -198,9 +198,9 @@ def test_resume_needs_per_task_artefacts(toy_task_dir, tokenizer, tmp_path):
 def test_tensor_checks_between_full_checks_give_the_same_matrix(toy_task_dir, tokenizer, tmp_path):
     every_stage = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "full").run().to_dict()
     last_only = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "last", full_check_every=None).run().to_dict()
-    assert last_only["accuracy_matrix"] == every_stage["accuracy_matrix"]
+    assert last_only["score_matrix"] == every_stage["score_matrix"]
     assert [s["guard"]["kind"] for s in last_only["stages"]] == ["full", "tensors", "full"]
-    assert last_only["stages"][1]["carried"] == {ORDER[0]: every_stage["accuracy_matrix"][0][0]}
+    assert last_only["stages"][1]["carried"] == {ORDER[0]: every_stage["score_matrix"][0][0]}
     assert [e["task"] for e in last_only["stages"][1]["evaluations"]] == [ORDER[1]]
     assert last_only["stages"][2]["guard"]["checked"] == ORDER[:2]  # the last stage re-evaluates everything
     assert all(s["guard"]["passed"] for s in last_only["stages"])
@@ -230,7 +230,7 @@ def test_resumed_tasks_get_tensor_snapshots_too(toy_task_dir, tokenizer, tmp_pat
     assert resumed["resumed"]["stages_restored"] == 1
     assert [s["guard"]["kind"] for s in resumed["stages"]] == ["full", "tensors", "full"]
     assert all(s["guard"]["passed"] for s in resumed["stages"])
-    assert resumed["accuracy_matrix"] == uninterrupted["accuracy_matrix"]
+    assert resumed["score_matrix"] == uninterrupted["score_matrix"]
 
 
 def test_runs_with_different_seeds_share_no_stage_training(toy_task_dir, tokenizer, tmp_path):

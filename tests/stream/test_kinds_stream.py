@@ -1,0 +1,71 @@
+"""Every task kind a full citizen of one stream: real offline tasks of each kind, a tiny random backbone."""
+
+import json
+
+import pytest
+
+from seqadapt.cli.predict import main as predict
+from seqadapt.cli.report import main as report
+from seqadapt.cli.train import run
+from seqadapt.record import RunRecord
+from tests.cli.test_train import compose_train
+
+KINDS = {"trec": "accuracy", "epistemic_reasoning": "accuracy", "lee_similarity": "pearson",
+         "wnut16": "entity_f1", "disfl_qa": "f1"}
+SMALL = ["backbone=tiny_random", "logger=none", "+trainer.enable_progress_bar=false", "trainer.max_epochs=1",
+         "data.train_size=32", "data.val_size=8", "data.test_size=16", "data.max_length=96",
+         "selection.selectors=[entropy,prototype]", f"tasks.order=[{','.join(KINDS)}]"]
+
+
+@pytest.fixture(scope="module")
+def kinds_run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("kinds") / "run"
+    return run(compose_train(SMALL), directory), directory
+
+
+def test_a_stream_of_every_kind_keeps_every_earlier_task_bit_identical(kinds_run):
+    record, directory = kinds_run
+    assert RunRecord.load(directory / "results.json").to_dict() == record.to_dict()
+    assert all(stage.guard.passed and stage.guard.kind == "full" for stage in record.stages)
+    assert record.metrics["bwt"] == 0.0 and record.metrics["forgetting"] == 0.0
+    final = record.stages[-1]
+    assert {e.task: e.metric for e in final.evaluations} == KINDS
+    for evaluation in final.evaluations:
+        assert evaluation.metrics[evaluation.metric] == evaluation.score
+        assert -1.0 <= evaluation.score <= 1.0
+    selection = final.task_selection
+    assert set(selection["candidates"]) == set(KINDS) and set(selection["selectors"]) == {"entropy", "prototype"}
+
+
+def answers(directory, task, *requests, capsys):
+    predict([str(directory), "--task", task, *[json.dumps(r) for r in requests]])
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_predict_answers_each_kind_in_its_own_fields(kinds_run, capsys):
+    _, directory = kinds_run
+    (pair,) = answers(directory, "epistemic_reasoning", {"premise": "A knows B.", "hypothesis": "B."}, capsys=capsys)
+    assert pair["label"] in ("entailment", "non-entailment") and set(pair["probabilities"]) == {"entailment", "non-entailment"}
+    (score,) = answers(directory, "lee_similarity", {"doc_a": "rain in Sydney", "doc_b": "storms hit Sydney"}, capsys=capsys)
+    assert isinstance(score["score"], float)
+    tokens = ["John", "lives", "in", "New", "York"]
+    (tagged,) = answers(directory, "wnut16", {"tokens": tokens}, capsys=capsys)
+    assert len(tagged["tags"]) == len(tokens)
+    assert all(tokens[e["start"]:e["end"]] == e["words"] for e in tagged["entities"])
+    context = "The river Thames flows through London. " * 12  # longer than max_length: several windows
+    (qa,) = answers(directory, "disfl_qa", {"context": context, "question": "What flows through London?"}, capsys=capsys)
+    assert qa["answer"] == ("" if qa["start"] is None else context[qa["start"]:qa["end"]])
+
+
+def test_a_request_without_the_tasks_fields_names_the_line(kinds_run, capsys):
+    _, directory = kinds_run
+    with pytest.raises(SystemExit):
+        predict([str(directory), "--task", "disfl_qa", json.dumps({"question": "Who?"})])
+    assert 'input line 1: "context" is missing' in capsys.readouterr().err
+
+
+def test_the_report_names_each_tasks_metric(kinds_run, capsys):
+    _, directory = kinds_run
+    report([str(directory)])
+    out = capsys.readouterr().out
+    assert all(f"{task} ({metric})" in out for task, metric in KINDS.items())
