@@ -29,7 +29,7 @@ def container(node: DictConfig) -> dict[str, Any]:
 def build_tasks(cfg: DictConfig) -> list[TaskSplits]:
     """Every task's definition, data and splits: read and checked before the first stage, so a bad file fails
     in seconds rather than after hours of training."""
-    task_dir = Path(cfg.task_dir) if cfg.task_dir else DEFAULT_TASK_DIR
+    task_dir = resolve_task_dir(cfg.task_dir)
     specs = load_task_stream(list(cfg.tasks.order), task_dir)
     data = cfg.data
     sizes = SplitSizes(
@@ -98,3 +98,14 @@ def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
         run_info={"run_name": cfg.run_name, "config": container(cfg)},
         callbacks=[*progress, *callbacks, *([tracker] if tracker else [])],
     )
+
+
+def resolve_task_dir(task_dir: str | None) -> Path:
+    """The folder of task definitions: the repository's ``tasks/`` by default; a relative path is taken from the
+    working directory, else from the repository (so ``task_dir: tasks/hub`` works from anywhere)."""
+    if not task_dir:
+        return DEFAULT_TASK_DIR
+    path = Path(task_dir)
+    if path.is_absolute() or path.is_dir():
+        return path
+    return DEFAULT_TASK_DIR.parent / path

@@ -197,8 +197,8 @@ class RunRecord:
         if version == 0:  # same layout; the plan was implied by the strategy
             tasks = data["tasks"]
             data["plan"] = [list(tasks)] if data.get("strategy") == "joint" else [[task] for task in tasks]
-        if version <= 1:  # every task was a classifier: its score was its accuracy
-            data["score_matrix"] = data.pop("accuracy_matrix", [])
+        if "accuracy_matrix" in data:  # versions 0 and 1: every task was a classifier, its score its accuracy
+            data["score_matrix"] = data.pop("accuracy_matrix")
         stages = [StageRecord.from_dict(stage) for stage in data.get("stages", [])]
         known = {f.name for f in fields(cls)} - {"stages", "schema_version"}
         return cls(**{key: value for key, value in data.items() if key in known}, stages=stages)

@@ -53,6 +53,21 @@ def test_a_file_without_schema_version_is_read_with_its_plan_implied(tmp_path):
     assert RunRecord.load(tmp_path / "results.json").plan == [["a", "b"]]
 
 
+def test_a_version_1_file_of_classifiers_is_read_as_accuracy_scores(tmp_path):
+    record = two_stage_record()
+    data = record.to_dict()
+    data["schema_version"], data["accuracy_matrix"] = 1, data.pop("score_matrix")
+    for stage in data["stages"]:
+        for evaluation in stage["evaluations"]:
+            del evaluation["metric"], evaluation["metrics"]
+            evaluation["accuracy"] = evaluation.pop("score")
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    loaded = RunRecord.load(tmp_path / "results.json")
+    assert loaded.score_matrix == record.score_matrix and loaded.metrics == record.metrics
+    assert loaded.stages[-1].evaluations == record.stages[-1].evaluations
+    assert loaded.labelled() == ["a (accuracy)", "b (accuracy)"]
+
+
 def test_a_newer_schema_is_refused_with_what_to_do(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({**two_stage_record().to_dict(), "schema_version": 99}))
     with pytest.raises(RecordError, match=r"results.json has schema_version 99; this seqadapt reads versions 0 to .*Upgrade"):

@@ -10,6 +10,8 @@ where the official script reports 0-100.
 
 from __future__ import annotations
 
+import logging
+
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -35,6 +37,8 @@ ROWS = Features({
 # What padding tokens score: low enough that no softmax gives them weight, high enough for float16.
 PAD_LOGIT = -1e4
 
+
+log = logging.getLogger(__name__)
 
 class SpanHead(nn.Module):
     """A start and an end logit for every token: ``hidden`` [B, T, d] -> [B, T, 2]. Padding tokens get
@@ -116,8 +120,7 @@ class ExtractiveQAKind(TaskKind):
             )
 
         def windows(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-            questions = [question.lstrip() for question in batch["question"]]
-            check_room(spec, tokenizer, questions, indices, max_length)
+            questions = fit_questions(spec, tokenizer, [q.lstrip() for q in batch["question"]], max_length)
             encoded = tokenizer(
                 questions, batch["context"], truncation="only_second", max_length=max_length,
                 stride=spec.doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True,
@@ -226,23 +229,28 @@ def canonical_row(
     return {"context": context, "question": question, "answer_text": texts, "answer_start": starts}
 
 
-def check_room(
-    spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, questions: list[str], indices: list[int], max_length: int
-) -> None:
-    """Every window must hold the whole question, the special tokens and more than ``doc_stride`` context
-    tokens; otherwise the tokenizer fails with a message that names neither setting."""
+def fit_questions(
+    spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, questions: list[str], max_length: int
+) -> list[str]:
+    """Questions cut to what leaves each window room for more than ``doc_stride`` context tokens (as BERT's
+    SQuAD script's ``max_query_length`` does), so one long question never stops a stream; a warning counts
+    them. Settings that leave no room for any question are an error naming them."""
     special = tokenizer.num_special_tokens_to_add(pair=True)
-    lengths = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
     longest = max_length - special - spec.doc_stride - 1  # the longest question that leaves room
-    tight = [(length, index) for index, length in zip(indices, lengths) if length > longest]
-    if tight:
-        length, index = max(tight)
-        raise TaskDataError(
-            f"task '{spec.name}': row {index}'s question takes {length} tokens, so max_length {max_length} leaves "
-            f"{max_length - special - length} for the context after {special} special tokens; a window needs more "
-            f"than doc_stride ({spec.doc_stride}) ({len(tight)} row(s) of this batch are too long). Raise max_length, "
-            f"lower doc_stride in tasks/{spec.name}.yaml, or shorten the questions"
+    if longest < 1:
+        raise TaskDefinitionError(
+            f"task '{spec.name}': max_length {max_length} leaves no room for a question next to {special} special "
+            f"tokens and more than doc_stride ({spec.doc_stride}) context tokens; raise data.max_length or lower "
+            f"doc_stride in tasks/{spec.name}.yaml"
         )
+    encoded = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    fitted = [question if len(offsets) <= longest else question[: offsets[longest - 1][1]]
+              for question, offsets in zip(questions, encoded["offset_mapping"])]
+    cut = sum(a != b for a, b in zip(questions, fitted))
+    if cut:
+        log.warning("task '%s': %d question(s) cut to %d tokens to fit max_length %d with doc_stride %d",
+                    spec.name, cut, longest, max_length, spec.doc_stride)
+    return fitted
 
 
 def window_targets(encoded: Any, batch: dict[str, list], indices: list[int]) -> dict[str, list]:

@@ -34,8 +34,14 @@ class Stage:
 
 
 def plan_stages(tasks: list[TaskSplits], joint: bool) -> list[Stage]:
-    """A stage per task in order, or (``joint``) one stage that trains every task at once."""
+    """A stage per task in order, or (``joint``) one stage that trains every task at once: their features share
+    batches, so they must be of one kind (one collator pads them)."""
     if joint:
+        kinds = {t.spec.type for t in tasks}
+        if len(kinds) > 1:
+            raise ValueError(f"strategy=joint trains all tasks in shared batches, so they must be of one kind; "
+                             f"tasks.order mixes {sorted(kinds)}. Run the kinds sequentially (strategy=adapter or "
+                             "finetune), or one joint run per kind")
         return [Stage(0, 1, list(tasks), [], list(tasks))]
     return [Stage(i, len(tasks), [task], tasks[:i], tasks[: i + 1]) for i, task in enumerate(tasks)]
 

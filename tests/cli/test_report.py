@@ -61,7 +61,7 @@ def test_one_run_directory_prints_the_run_summary(tmp_path, capsys):
     record = RunRecord(tasks=["a"], plan=[["a"]], strategy="adapter", backbone="tiny")
     record.add_stage(StageRecord(
         stage=1, task="a", train_examples=4, test_examples=2, train_seconds=1.0, train_processes=1,
-        eval_seconds=0.1, guard_seconds=0.1, evaluations=[TaskEvaluation("a", 0.5, 2, "0" * 64)], carried={},
+        eval_seconds=0.1, guard_seconds=0.1, evaluations=[TaskEvaluation("a", "accuracy", 0.5, 2, "0" * 64)], carried={},
         guard=GuardVerdict(stage=1, trained_task="a", checked=[]),
     ))
     record.save(tmp_path)

@@ -74,7 +74,7 @@ def test_a_malformed_csv_names_the_file_and_the_line(tmp_path):
         ({"kind": "local_files", "format": "csv", "files": "x.csv"}, r"source.files is 'x.csv'; write `files: \{train"),
         ({"kind": "local_files", "format": "xlsx", "files": {"all": "x.csv"}}, r"source.format 'xlsx' is unknown"),
         ({"kind": "hf_dataset"}, r"source \(kind hf_dataset\) has no 'path'"),
-        ({"kind": "ftp"}, r"source.kind is 'ftp'; choose package_file, local_files, hf_dataset"),
+        ({"kind": "ftp"}, r"source.kind is 'ftp'; choose package_file, local_files, package_sdist, hf_dataset"),
     ],
 )
 def test_a_source_missing_what_its_reader_needs_is_named(source, match):

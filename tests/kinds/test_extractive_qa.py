@@ -104,12 +104,17 @@ def test_a_long_context_becomes_overlapping_windows_labelled_where_the_answer_is
     assert windows[0][-8:] == windows[1][:8] and windows[1][-8:] == windows[2][:8]  # doc_stride tokens shared
 
 
-def test_a_max_length_too_small_for_question_and_stride_is_a_clear_error(tokenizer):
-    with pytest.raises(TaskDataError, match=(
-        r"row 0's question takes 5 tokens, so max_length 14 leaves 6 for the context after 3 special tokens; "
-        r"a window needs more than doc_stride \(8\).*Raise max_length, lower doc_stride")):
-        KIND.encode(spec(doc_stride=8), rows(), tokenizer, max_length=14)
+def test_a_question_too_long_for_its_windows_is_cut_and_counted_and_no_room_at_all_is_an_error(tokenizer, caplog):
+    # max_length 14 - 3 special tokens - doc_stride 8 - 1 leaves 2 question tokens: "Who won the game?" -> "Who won"
+    with caplog.at_level("WARNING"):
+        features = KIND.encode(spec(doc_stride=8), rows(), tokenizer, max_length=14)
+    first = tokenizer.decode(features[0]["input_ids"])
+    assert first.startswith("[CLS] who won [SEP]") and "1 question(s) cut to 2 tokens" in caplog.text
     assert len(KIND.encode(spec(doc_stride=5), rows(), tokenizer, max_length=14)) > 4  # 6 context tokens > stride 5
+    with pytest.raises(TaskDefinitionError, match=(
+            r"max_length 12 leaves no room for a question next to 3 special tokens and more than doc_stride \(8\) "
+            r"context tokens; raise data.max_length or lower doc_stride in tasks/qa.yaml")):
+        KIND.encode(spec(doc_stride=8), rows(), tokenizer, max_length=12)
 
     class Slow:
         is_fast = False

@@ -1,10 +1,12 @@
+import pytest
+
 from seqadapt.stream.plan import plan_stages, stage_seed
 from tests.stream.test_run import ORDER
 
 
-class Splits:  # plan_stages reads only .spec.name
-    def __init__(self, name):
-        self.spec = type("Spec", (), {"name": name})()
+class Splits:  # plan_stages reads only .spec.name and .spec.type
+    def __init__(self, name, kind="classification"):
+        self.spec = type("Spec", (), {"name": name, "type": kind})()
 
 
 def names(tasks):
@@ -22,6 +24,11 @@ def test_a_sequential_plan_has_a_stage_per_task_guarding_all_earlier_ones():
 def test_a_joint_plan_is_one_stage_of_every_task():
     (stage,) = plan_stages([Splits(n) for n in ORDER], joint=True)
     assert stage.name == "+".join(ORDER) and stage.earlier == [] and names(stage.seen) == ORDER and stage.last
+
+
+def test_a_joint_plan_refuses_tasks_of_different_kinds_with_the_way_out():
+    with pytest.raises(ValueError, match=r"must be of one kind; tasks.order mixes \['classification', 'regression'\]"):
+        plan_stages([Splits("a"), Splits("b", "regression")], joint=True)
 
 
 def test_stage_seeds_are_fixed_per_stage_and_never_shared_between_run_seeds():

@@ -80,8 +80,8 @@ def test_selection_can_be_switched_off_and_unknown_selectors_fail_before_trainin
 class SharedAdapterModule(SeqAdaptModule):
     """Broken on purpose: every task after the first reuses the first task's adapters."""
 
-    def add_task(self, spec):
-        super().add_task(spec)
+    def add_task(self, spec, train=None):
+        super().add_task(spec, train)
         first = self.tasks[0]
         for slot in self.adapters.slots:
             slot.adapters[spec.name] = slot.adapters[first]
@@ -90,8 +90,8 @@ class SharedAdapterModule(SeqAdaptModule):
 class PrototypeOverwritingModule(SeqAdaptModule):
     """Broken on purpose: adding a task shifts the first task's class prototypes."""
 
-    def add_task(self, spec):
-        super().add_task(spec)
+    def add_task(self, spec, train=None):
+        super().add_task(spec, train)
         if len(self.tasks) > 1:
             self.prototypes[self.tasks[0]].centroids.add_(1.0)
 
