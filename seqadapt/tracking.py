@@ -73,7 +73,9 @@ class WandbTracker(StreamCallback):
             "stage/guard_seconds": stage.guard_seconds,
             "stage/selection_seconds": stage.selection_seconds,
         }
-        record.update({f"stage/acc/{task}": score for task, score in stage.scores().items()})
+        record.update({f"stage/score/{task}": score for task, score in stage.scores().items()})
+        for evaluation in stage.evaluations:  # every metric of the task's kind, e.g. stage/spearman/sts
+            record.update({f"stage/{name}/{evaluation.task}": value for name, value in evaluation.metrics.items()})
         record.update(selection_metrics(stage, "stage"))
         self.run.log(record)
 

@@ -2,6 +2,7 @@
 
 import ast
 from pathlib import Path
+from seqadapt.kinds import TASK_KINDS
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seqadapt"
 
@@ -28,7 +29,7 @@ def test_only_the_kinds_package_names_a_task_kind():
     """Everything that differs between kinds is asked of the kind; no module branches on a kind's name."""
     allowed = {PACKAGE / "data" / "tasks.py"}  # the definition's default type
     naming = [
-        str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
-        if "kinds" not in path.parts and path not in allowed and '"classification"' in path.read_text()
+        (str(path.relative_to(PACKAGE)), name) for path in PACKAGE.rglob("*.py") for name in TASK_KINDS
+        if "kinds" not in path.parts and path not in allowed and f'"{name}"' in path.read_text()
     ]
-    assert not naming
+    assert not naming and len(TASK_KINDS) == 4

@@ -32,7 +32,7 @@ def test_tracker_logs_stage_results_and_finishes(tmp_path):
     assert logged["exit_code"] == 0
     assert logged["run"]["group"] == "g1" and logged["run"]["name"] == "r1"
     assert logged["config"]["strategy"] == {"name": "adapter"}
-    assert logged["history"][0]["stage/acc/a"] == 0.75 and logged["history"][0]["stage/guard_passed"] == 1
+    assert logged["history"][0]["stage/score/a"] == 0.75 and logged["history"][0]["stage/guard_passed"] == 1
     assert logged["history"][1]["score_matrix/_type"] == "table-file"
     assert logged["summary"]["acc"] == 0.75 and logged["summary"]["bwt"] == 0.0
     assert "fwt" not in logged["summary"]  # undefined metrics are left out, not logged as null

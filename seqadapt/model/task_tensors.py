@@ -19,8 +19,10 @@ class TaskTensors:
         self._keys: dict[str, list[str]] = {}
 
     def owned(self, name: str) -> Iterator[torch.Tensor]:
-        """Everything task ``name`` owns: its parameters and its class prototypes (buffers nothing trains)."""
+        """Everything task ``name`` owns: its parameters, its head's buffers (e.g. a regression head's target mean
+        and std) and its class prototypes (buffers nothing trains)."""
         yield from self._module.task_parameters(name)
+        yield from self._module.heads[name].buffers()
         yield from self._module.prototypes[name].buffers()
 
     def of(self, name: str) -> dict[str, torch.Tensor]:
