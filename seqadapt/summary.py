@@ -20,7 +20,7 @@ def matrix_table(record: RunRecord) -> list[str]:
     lines = [f"{'after stage':<{first}}  " + "  ".join(f"{t:>{w}}" for t, w in zip(names, widths))]
     for label, row in zip(labels, record.score_matrix):
         cells = ("" if value is None else f"{value:.4f}" for value in row)
-        lines.append(f"{label:<{first}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
+        lines.append((f"{label:<{first}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths))).rstrip())
     return lines
 
 

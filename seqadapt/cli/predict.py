@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import datasets
+import transformers
 
 from seqadapt.answers import Request
 from seqadapt.artefacts import ArtefactError
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
                                                  "input (UTF-8; a blank line is an error, see below)")
     args = parser.parse_intermixed_args(argv)
     datasets.disable_progress_bars()  # a filter's standard error is for errors
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" of the backbone
     try:
         requests, tasks = read_requests(read_inputs(args.texts), args.task, args.select)
         stream = load_stream(args.run_dir, None if tasks is None else sorted(set(tasks)))

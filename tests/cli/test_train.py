@@ -105,7 +105,7 @@ def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task
         assert logged["summary"]["acc"] == results["metrics"]["acc"]
         assert logged["summary"]["bwt"] == results["metrics"]["bwt"]
         keys = set().union(*logged["history"])
-        assert {"val/colors/acc", "val/animals/acc", "stage/acc/colors", "score_matrix/_type",
+        assert {"val/colors/acc", "val/animals/acc", "stage/score/colors", "stage/accuracy/colors", "score_matrix/_type",
                 "plots/score_matrix/_type"} <= keys
 
     report = subprocess.run([sys.executable, "-m", "seqadapt.cli.report", str(sweep)], capture_output=True, text=True)
