@@ -98,7 +98,8 @@ def _read_hf_dataset(source: dict[str, Any]) -> dict[str, Dataset]:
     splits = source.get("splits", {"train": "train", "test": "test"})
     try:
         return {
-            split: datasets.load_dataset(source["path"], source.get("name"), split=hf_split)
+            split: datasets.load_dataset(source["path"], source.get("name"), split=hf_split,
+                                         **({"revision": source["revision"]} if "revision" in source else {}))
             for split, hf_split in splits.items()
         }
     except Exception as err:  # the datasets library raises many types for "cannot reach the Hub"

@@ -39,7 +39,7 @@ def test_a_hub_definition_reads_its_datasets_layout_through_its_kind(name, monke
     spec = load_task_spec(name, HUB)
     asked = []
 
-    def load_dataset(path, config=None, split=None):
+    def load_dataset(path, config=None, split=None, revision=None):
         asked.append((path, config, split))
         row = dict(ROWS[name])
         if name == "squad_v2" and split == "train":  # training needs an answerable question
