@@ -18,6 +18,7 @@ decode (e.g. ``word_index``, ``offsets``).
 from __future__ import annotations
 
 import hashlib
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -145,6 +146,19 @@ class TaskKind(ABC):
         self, spec: TaskSpec, outputs: torch.Tensor, targets: dict[str, torch.Tensor], rows: Dataset, head: nn.Module
     ) -> list[dict[str, Any]]:
         """One answer per canonical row (a JSON-ready dict, e.g. ``{"label": ..., "probabilities": ...}``)."""
+
+
+def warn_unseen(spec: TaskSpec, seen: set[int], what: str, rows: str, train_size: int, fix: str) -> None:
+    """Warn (``UserWarning``) about declared labels or tags (``what``) that no training row uses: the task still
+    trains, but its head will never predict them. ``fix`` names the definition keys to check."""
+    missing = [label for index, label in enumerate(spec.labels) if index not in seen]
+    if missing:
+        warnings.warn(
+            f"task '{spec.name}': declared {what}(s) {missing} never occur in its {train_size} training {rows}, "
+            f"so it cannot learn them. Check {fix} in tasks/{spec.name}.yaml, remove the {what}(s) from "
+            "'labels', or raise data.train_size.",
+            UserWarning, stacklevel=4,
+        )
 
 
 def targets_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,7 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.heads import ClassificationHead
 from seqadapt.kinds import text_inputs
-from seqadapt.kinds.base import TaskKind
+from seqadapt.kinds.base import TaskKind, warn_unseen
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
@@ -65,14 +64,7 @@ class ClassificationKind(TaskKind):
                 f"task '{spec.name}': all {len(train)} training examples have the label '{only}'; a classifier "
                 "needs at least two classes. Check the source, label_map, or raise data.train_size."
             )
-        missing = [label for index, label in enumerate(spec.labels) if index not in classes]
-        if missing:
-            warnings.warn(
-                f"task '{spec.name}': declared label(s) {missing} never occur in its {len(train)} training examples, "
-                f"so it cannot learn them. Check label_map and drop_labels in tasks/{spec.name}.yaml, remove the "
-                "label(s) from 'labels', or raise data.train_size.",
-                UserWarning, stacklevel=3,
-            )
+        warn_unseen(spec, classes, "label", "examples", len(train), "label_map and drop_labels")
 
     def texts(self, rows: Dataset) -> list[str]:
         return text_inputs.joined(rows)

@@ -11,7 +11,6 @@ truncation costs what it really costs.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.kinds import entities
-from seqadapt.kinds.base import RequestError, TaskKind
+from seqadapt.kinds.base import RequestError, TaskKind, warn_unseen
 from seqadapt.kinds.classification import normalised_entropy
 from seqadapt.kinds.collate import PadCollator
 from seqadapt.kinds.text_inputs import require_columns
@@ -96,14 +95,7 @@ class TokenClassificationKind(TaskKind):
                 f"task '{spec.name}': every word of its {len(train)} training sentences is tagged O, so there is no "
                 "entity to learn. Check the source's tags column (source.columns, tags_field) or raise data.train_size."
             )
-        missing = [tag for i, tag in enumerate(spec.labels) if i not in seen]
-        if missing:
-            warnings.warn(
-                f"task '{spec.name}': declared tag(s) {missing} never occur in its {len(train)} training sentences, "
-                f"so it cannot learn them. Check label_map in tasks/{spec.name}.yaml, remove the tag(s) from "
-                "'labels', or raise data.train_size.",
-                UserWarning, stacklevel=3,
-            )
+        warn_unseen(spec, seen, "tag", "sentences", len(train), "label_map")
 
     def texts(self, rows: Dataset) -> list[str]:
         return [" ".join(words) for words in rows["tokens"]]
