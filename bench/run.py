@@ -29,6 +29,8 @@ from bench.common import (
     BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, TASK, build_module, interleaved_medians, logits_of, progress, random_batch,
     train_step_fn,
 )
+from bench.selection_cost import bench_selection
+from bench.selection_cost import markdown as selection_markdown
 from seqadapt import __version__
 from seqadapt.adapters import AdapterConfig
 from seqadapt.adapters.injector import shared_state
@@ -388,6 +390,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {r['backbone']} | {r['seq_len']} | {r['adapter']['loaded_rss_mb']:.0f} | "
                      f"{r['adapter']['peak_rss_mb']:.0f} | {r['finetune']['peak_rss_mb']:.0f} | "
                      f"{r['adapter_vs_finetune_peak']:.2f} |")
+    lines += selection_markdown(results["selection"])
     g = results["guard"]
     final = g["final_full_check"]
     lines += ["", f"Guard per stage, tiny tasks of {g['train_examples_per_task']} train / {g['test_examples_per_task']}"
@@ -451,6 +454,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accuracy-task", default="trec", help="packaged task for accuracy after equal steps")
     parser.add_argument("--accuracy-steps", type=int, default=60)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the accuracy runs")
+    parser.add_argument("--selection-tasks", type=int, nargs="+", default=[4, 20],
+                        help="task counts T at which serving without task IDs is timed")
+    parser.add_argument("--selection-inputs", type=int, default=256, help="inputs timed per selector and T")
     parser.add_argument("--memory-child", nargs=4, metavar=("BACKBONE", "STRATEGY", "SEQ_LEN", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -471,6 +477,8 @@ def main(argv: list[str] | None = None) -> None:
     for b, n in grid:
         progress(f"peak memory: {b}, seq len {n}")
         results["memory"].append(bench_memory(b, n))
+    progress(f"serving without task IDs: T = {', '.join(map(str, args.selection_tasks))}")
+    results["selection"] = bench_selection(args.backbones[0], tuple(args.selection_tasks), args.selection_inputs, 64)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_peers:
             results["peers"] = bench_peers(args, Path(tmp))

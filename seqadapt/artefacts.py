@@ -3,7 +3,7 @@
 Layout inside a run directory::
 
     run_config.yaml                        the resolved config the run was started with
-    artefacts/<task>/adapter.safetensors   adapters, head (and LayerNorm copies), class prototypes: that task only
+    artefacts/<task>/adapter.safetensors   adapters, head (and LayerNorm copies), selection statistics: that task only
     artefacts/<task>/manifest.sha256       the manifest's seal: its SHA-256, in ``sha256sum`` format
     artefacts/<task>/manifest.json         what is needed to trust and rebuild it
 
@@ -48,7 +48,7 @@ from seqadapt.io import atomic_write, fsync_dir
 from seqadapt.model import SeqAdaptModule, parameter_budget
 from seqadapt.record import TaskEvaluation
 
-FORMAT_VERSION = 2  # 2: a task's tensors include its class prototypes
+FORMAT_VERSION = 3  # 2: a task's tensors include its class prototypes; 3: its selection statistics
 RUN_CONFIG = "run_config.yaml"
 ARTEFACTS = "artefacts"
 WEIGHTS_FILE = "adapter.safetensors"
@@ -130,6 +130,7 @@ def save_task_artefact(
         "strategy": module.strategy.name,
         "adapter": asdict(module.adapters.config),
         "pooling": module.pooling,
+        "selection": module.selection.record(),
         "backbone": {"name": backbone_name, "sha256": backbone_sha256},
         "weights": {"file": WEIGHTS_FILE, "sha256": hashlib.sha256(weights).hexdigest(), "bytes": len(weights)},
         "learned": asdict(learned),
@@ -281,6 +282,13 @@ def install_task(module: SeqAdaptModule, artefact: TaskArtefact) -> None:
         raise ArtefactError(
             f"artefact for task '{artefact.manifest['task']}' was saved with adapter config "
             f"{artefact.manifest['adapter']}, the model has {asdict(module.adapters.config)}"
+        )
+    if artefact.manifest["selection"] != module.selection.record():
+        raise ArtefactError(
+            f"artefact for task '{artefact.manifest['task']}' stores selection statistics made with "
+            f"{artefact.manifest['selection']}, the model has {module.selection.record()}: set selection.layers, "
+            "selection.projection_dim and selection.projection_seed as the run that saved it did (its run_config.yaml); "
+            "a projection of the same seed that hashes differently was drawn by another random generator"
         )
     module.add_task(artefact.spec)
     module.tensors.load(artefact.spec.name, artefact.tensors)

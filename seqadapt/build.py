@@ -17,6 +17,7 @@ from seqadapt.data.splits import TaskSplits
 from seqadapt.data.tasks import DEFAULT_TASK_DIR
 from seqadapt.distributed import is_rank_zero
 from seqadapt.model import OptimConfig, SeqAdaptModule
+from seqadapt.selection import SelectionConfig
 from seqadapt.strategies import get_strategy
 from seqadapt.stream import LoaderConfig, StreamCallback, StreamRun
 from seqadapt.tracking import WandbConfig, WandbTracker
@@ -43,6 +44,7 @@ def build_module(cfg: DictConfig, backbone: Backbone) -> SeqAdaptModule:
     return SeqAdaptModule(
         backbone.model, AdapterConfig(**container(cfg.adapter)), strategy=get_strategy(cfg.strategy.name),
         pooling=cfg.pooling, head_dropout=cfg.head_dropout, optim=OptimConfig(**cfg.optim),
+        selection=SelectionConfig.from_mapping(container(cfg.selection)),
     )
 
 

@@ -33,6 +33,12 @@ def _one_of(*choices: Any) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in choices), "one of " + ", ".join(map(str, choices))
 
 
+def _or_absent(rule: tuple[Callable[[Any], bool], str]) -> tuple[Callable[[Any], bool], str]:
+    """``rule``, or no value at all: a key that run configs written before it existed lack (its default applies)."""
+    ok, allowed = rule
+    return (lambda v: v is None or ok(v)), allowed
+
+
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": _whole(0),
     "data.train_size": _whole(1, optional=True),
@@ -51,6 +57,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "guard.full_check_every": _whole(1, optional=True),
     "trainer.max_epochs": _whole(1),
     "data.drop_leaked": ((lambda v: v is None or isinstance(v, bool)), "true or false"),
+    "selection.shrinkage": _or_absent(_real(0.0, 1.0)),
+    "selection.ridge": _or_absent(_real(1e-12, 1e6)),
+    "selection.projection_dim": _or_absent(_whole(0)),
+    "selection.projection_seed": _or_absent(_whole(0)),
 }
 
 

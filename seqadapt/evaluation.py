@@ -6,7 +6,6 @@ import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
 
-from seqadapt.backbone import tensors_sha256
 from seqadapt.kinds.base import PAD_VALUES, cat_padded, targets_of
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import TaskEvaluation
@@ -31,7 +30,7 @@ def task_outputs(
 
 def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader, rows: Dataset) -> TaskEvaluation:
     """The kind's primary score on ``loader`` (the features of ``rows``, the split's canonical rows) and
-    SHA-256s of the exact outputs and of the task's prototypes: the guard's probe."""
+    SHA-256s of the exact outputs and of the task's selection statistics: the guard's probe."""
     outputs, targets = task_outputs(module, task, loader)
     kind = module.kind(task)
     scores = kind.metrics(module.specs[task], outputs, targets, rows, module.heads[task])
@@ -41,6 +40,6 @@ def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader, rows: D
         score=scores[kind.primary_metric],
         examples=len(rows),
         logits_sha256=kind.fingerprint(outputs),
-        prototypes_sha256=tensors_sha256(dict(module.prototypes[task].named_buffers())),  # what selection reads
+        selection_sha256=module.selection.sha256(task),  # what task-ID-free selection reads
         metrics=scores,
     )

@@ -26,7 +26,7 @@ class ForgettingGuard:
 
     The full check (:meth:`check`): a task passes a later stage only if (a)
     its test accuracy is exactly the learned value, (b) its test outputs (logits for classification) and
-    its task-selection prototypes are bit-identical (same SHA-256s), and (c)
+    its task-selection statistics (and the random projection they were made with) are bit-identical (same SHA-256s), and (c)
     the backbone's weight hash is the one the stream started with. It costs a forward pass over every earlier task's
     test split, so it grows with the number of tasks.
 
@@ -101,10 +101,10 @@ class ForgettingGuard:
                     f"task '{current.task}': test logits changed "
                     f"(sha256 {reference.logits_sha256[:16]}… -> {current.logits_sha256[:16]}…)"
                 )
-            if current.prototypes_sha256 != reference.prototypes_sha256:
+            if current.selection_sha256 != reference.selection_sha256:
                 violations.append(
-                    f"task '{current.task}': its task-selection prototypes changed "
-                    f"(sha256 {str(reference.prototypes_sha256)[:16]}… -> {str(current.prototypes_sha256)[:16]}…)"
+                    f"task '{current.task}': its task-selection statistics changed "
+                    f"(sha256 {str(reference.selection_sha256)[:16]}… -> {str(current.selection_sha256)[:16]}…)"
                 )
         return GuardVerdict(stage=stage, trained_task=trained_task, checked=checked, violations=violations)
 

@@ -20,8 +20,9 @@ from seqadapt import metrics
 from seqadapt.io import atomic_write_json
 
 # 0: files written before results.json carried a schema_version (same layout, no plan); 1: evaluations held
-# `accuracy` and the matrix was `accuracy_matrix` (every task was a classifier); 2: `metric` + `score`, `score_matrix`
-SCHEMA_VERSION = 2
+# `accuracy` and the matrix was `accuracy_matrix` (every task was a classifier); 2: `metric` + `score`, `score_matrix`;
+# 3: `selection_sha256` (every selection statistic of the task) where 2 had `prototypes_sha256`
+SCHEMA_VERSION = 3
 RESULTS_FILE = "results.json"
 CheckKind = Literal["full", "tensors"]
 
@@ -40,15 +41,18 @@ class TaskEvaluation:
     score: float
     examples: int
     logits_sha256: str
-    prototypes_sha256: str | None = None
+    selection_sha256: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskEvaluation:
-        """Read an evaluation, also one written before kinds other than classification (``accuracy``)."""
+        """Read an evaluation, also one written before kinds other than classification (``accuracy``) or before
+        selection statistics (``prototypes_sha256``)."""
         data = dict(data)
         if "accuracy" in data:
             data["metric"], data["score"] = "accuracy", data.pop("accuracy")
+        if "prototypes_sha256" in data:  # before selection statistics: the class prototypes alone
+            data["selection_sha256"] = data.pop("prototypes_sha256")
         return cls(**data)
 
 

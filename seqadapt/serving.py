@@ -33,6 +33,7 @@ from seqadapt.backbone import BackboneConfig, load_backbone, weights_hash
 from seqadapt.environment import current_environment, environment_differences
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import RESULTS_FILE, RecordError, RunRecord
+from seqadapt.selection import DEFAULT_SELECTOR, SelectionConfig
 
 
 class LoadedStream:
@@ -48,7 +49,7 @@ class LoadedStream:
         return self.module.tasks
 
     def predict(
-        self, inputs: list[Request], task: str | list[str] | None = None, selector: str = "entropy"
+        self, inputs: list[Request], task: str | list[str] | None = None, selector: str = DEFAULT_SELECTOR
     ) -> list[Prediction]:
         """Predictions for ``inputs`` (plain texts, or requests holding a task's input fields) under one task,
         one task per input, or none.
@@ -97,7 +98,10 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     for directory in served:
         check_run_config(cfg, config_path, manifests[directory], directory / MANIFEST_FILE)
     backbone = load_backbone(BackboneConfig(**cfg["backbone"]))
-    module = SeqAdaptModule(backbone.model, AdapterConfig(**cfg["adapter"]), pooling=cfg["pooling"])
+    module = SeqAdaptModule(
+        backbone.model, AdapterConfig(**cfg["adapter"]), pooling=cfg["pooling"],
+        selection=SelectionConfig.from_mapping(cfg.get("selection")),
+    )
     backbone_sha256 = weights_hash(backbone.model)
     for directory in served:
         check_backbone(cfg, config_path, manifests[directory], directory / MANIFEST_FILE, backbone_sha256)

@@ -37,8 +37,9 @@ def selection_lines(record: RunRecord) -> list[str]:
         return ["without task IDs: not measured (selection.selectors=[])"]
     selection = measured[-1].task_selection
     lines = [f"without task IDs (after stage {measured[-1].stage}; with task IDs {selection['with_task_id']['accuracy']:.4f}):"]
+    width = max(10, *map(len, selection["selectors"]))
     for name, result in selection["selectors"].items():
-        lines.append(f"  {name:<10} task ID {result['task_id_accuracy']:.4f}   accuracy {result['accuracy']:.4f}")
+        lines.append(f"  {name:<{width}} task ID {result['task_id_accuracy']:.4f}   accuracy {result['accuracy']:.4f}")
     return lines
 
 

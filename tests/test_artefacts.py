@@ -30,6 +30,7 @@ from seqadapt.data import TaskSpec
 from seqadapt.evaluation import evaluate_task
 from seqadapt.record import TaskEvaluation
 from seqadapt.model import SeqAdaptModule
+from seqadapt.selection import SelectionConfig
 from tests.conftest import TOY_TASKS, tiny_model, write_toy_task
 from tests.stream.test_run import ORDER, stream
 
@@ -85,12 +86,36 @@ def test_each_stage_leaves_only_its_own_tensors_and_a_manifest(finished_run):
 
 def test_artefacts_rebuild_the_task_exactly_in_a_fresh_model(finished_run):
     run, _ = finished_run
-    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8))
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8), selection=SelectionConfig(projection_dim=16))
     sha = weights_hash(module.backbone)
     for task in run.tasks:
         artefact = load_task_artefact(task_artefact_dir(run.output_dir, task.spec.name), backbone_sha256=sha)
         install_task(module, artefact)
         assert evaluate_task(module, task.spec.name, run.loaders.test(task), task.test) == artefact.learned
+
+
+@pytest.mark.parametrize(("selection", "differs"), [
+    (SelectionConfig(projection_dim=16, projection_seed=1), "'projection_seed': 1"),
+    (SelectionConfig(projection_dim=0), "'projection_dim': 0"),
+    (SelectionConfig(projection_dim=16, layers=(-1,)), "'layers': [-1]"),
+])
+def test_statistics_made_another_way_are_refused_naming_both(finished_run, selection, differs):
+    """A task's statistics only mean something with the features and random projection they were made with."""
+    run, _ = finished_run
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8), selection=selection)
+    artefact = load_task_artefact(task_artefact_dir(run.output_dir, "colors"), backbone_sha256=weights_hash(module.backbone))
+    with pytest.raises(ArtefactError, match=rf"stores selection statistics made with .*'projection_dim': 16.*the model has .*{re.escape(differs)}"):
+        install_task(module, artefact)
+
+
+def test_a_projection_that_hashes_differently_is_refused(finished_run, monkeypatch):
+    run, _ = finished_run
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8), selection=SelectionConfig(projection_dim=16))
+    with torch.no_grad():
+        module.selection.projection.weight[0, 0] += 1.0  # as another random generator would draw it
+    artefact = load_task_artefact(task_artefact_dir(run.output_dir, "colors"), backbone_sha256=weights_hash(module.backbone))
+    with pytest.raises(ArtefactError, match="hashes differently"):
+        install_task(module, artefact)
 
 
 def test_wrong_backbone_is_refused_naming_both_hashes(finished_run):

@@ -7,6 +7,7 @@ import transformers
 
 from bench import common
 from bench import run as bench
+from bench import selection_cost
 from seqadapt.backbone import BackboneConfig
 from tests.conftest import TINY
 
@@ -17,6 +18,7 @@ def tiny_bench(monkeypatch):
     for module in (common, bench):  # bench.run reads the backbones directly and through common.build_module
         monkeypatch.setattr(module, "BACKBONES", {"minilm": tiny})
     monkeypatch.setattr(bench, "SEQ_LENS", (16,))
+    monkeypatch.setattr(selection_cost, "PROJECTION_DIM", 32)
 
 
 def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tmp_path, monkeypatch):
@@ -25,7 +27,8 @@ def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tm
         "finetune": {"peak_rss_mb": 2.0, "loaded_rss_mb": 0.5},
         "adapter_vs_finetune_peak": 0.5,
     })  # the child process is exercised on its own below
-    bench.main(["--steps", "2", "--warmup", "1", "--guard-tasks", "1", "3", "--out", str(tmp_path), "--skip-peers"])
+    bench.main(["--steps", "2", "--warmup", "1", "--guard-tasks", "1", "3", "--out", str(tmp_path), "--skip-peers",
+                "--selection-tasks", "2", "3", "--selection-inputs", "70"])
     results = json.loads((tmp_path / "results.json").read_text())
     (training,) = results["training"]
     assert training["step_seconds"]["adapter"] > 0 and training["step_seconds"]["finetune"] > 0
@@ -36,6 +39,13 @@ def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tm
     assert results["guard"]["same_matrix"]
     sizes = [v["artefact_bytes"] for v in results["artefact"]["by_bottleneck"].values()]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] > 0  # m = 64, 48, 32
+    selection = results["selection"]
+    assert [row["tasks"] for row in selection["rows"]] == [2, 3]
+    for row in selection["rows"]:
+        assert set(row["ms_per_1000"]) == {"told the task", "entropy", "calibrated_entropy", "prototype", "mahalanobis", "ranpac"}
+        assert all(ms > 0 for ms in row["ms_per_1000"].values())
+    assert selection["bytes_per_task"]["gram"] == 32 * 32 * 4
+    assert "Serving without task IDs" in (tmp_path / "results.md").read_text()
     (mixed,) = results["mixed"]
     assert mixed["argmax_equal"] and mixed["max_abs_diff"] < 1e-4 and mixed["seconds"]["mixed"] > 0
     (inference,) = results["inference"]

@@ -18,7 +18,7 @@ import transformers
 
 from seqadapt.answers import Request
 from seqadapt.artefacts import ArtefactError
-from seqadapt.selection import SELECTORS
+from seqadapt.selection import DEFAULT_SELECTOR, SELECTORS
 from seqadapt.serving import load_stream
 
 BLANK_FIX = "remove blank lines first, e.g. grep -v '^[[:space:]]*$'"
@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
                                       '--select), each input is a JSON line {"task": ..., <its input fields>} and '
                                       "batches mix tasks")
     given.add_argument("--select", choices=sorted(SELECTORS),
-                       help="no task given: pick each input's task among the run's tasks that can read it, by the "
-                            "most certain head (entropy) or the nearest class prototype (prototype)")
+                       help="no task given: pick each input's task among the run's tasks that can read it: from one "
+                            "bare backbone pass by the tasks' stored statistics (mahalanobis, the best measured; "
+                            "prototype; ranpac), or by running every task's head (entropy, calibrated_entropy)")
     parser.add_argument("texts", nargs="*", help="plain texts to answer; none: read one input per line from standard "
                                                  "input (UTF-8; a blank line is an error, see below)")
     args = parser.parse_intermixed_args(argv)
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         requests, tasks = read_requests(read_inputs(args.texts), args.task, args.select)
         stream = load_stream(args.run_dir, None if tasks is None else sorted(set(tasks)))
-        predictions = stream.predict(requests, tasks, selector=args.select or "entropy")
+        predictions = stream.predict(requests, tasks, selector=args.select or DEFAULT_SELECTOR)
     except (ArtefactError, KeyError, ValueError) as err:
         parser.exit(2, f"seqadapt-predict: error: {err.args[0]}\n")
     for prediction in predictions:

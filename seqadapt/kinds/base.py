@@ -112,8 +112,11 @@ class TaskKind(ABC):
     def step_metrics(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module) -> dict[str, torch.Tensor]:
         """What Lightning logs per step and epoch next to the loss (e.g. ``acc``)."""
 
+    calibratable: bool = True  # outputs are logits a temperature can scale (calibrated entropy selection)
+
     def prototype_classes(self, spec: TaskSpec) -> int:
-        """How many prototypes the task stores for task-ID-free selection: one per task unless it has classes."""
+        """How many classes the task's selection statistics keep (Gaussians, prototypes): one per task
+        unless it has classes."""
         return 1
 
     def prototype_labels(self, labels: torch.Tensor) -> torch.Tensor:

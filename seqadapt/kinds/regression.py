@@ -68,6 +68,7 @@ class RegressionKind(TaskKind):
 
     name = "regression"
     primary_metric = "pearson"
+    calibratable = False  # one score, not logits: no temperature
 
     def check_spec(self, spec: TaskSpec) -> None:
         for key, problem in _REFUSED.items():
@@ -145,7 +146,7 @@ class RegressionKind(TaskKind):
 
     def confidence(self, outputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """A single score has no predictive distribution, so no entropy: always -1, the least certain, so the
-        ``entropy`` selector never prefers a regression task (the prototype selector treats it like any task)."""
+        ``entropy`` selectors never prefer a regression task (the statistics selectors treat it like any task)."""
         return torch.full((outputs.shape[0],), -1.0, device=outputs.device)
 
     def correct(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor], head: nn.Module) -> torch.Tensor:

@@ -21,7 +21,7 @@ from seqadapt.kinds import TaskKind, kind_of
 from seqadapt.model.checkpoint import without_frozen_backbone
 from seqadapt.model.steps import batch_loss
 from seqadapt.model.task_tensors import TaskTensors
-from seqadapt.prototypes import TaskPrototypes
+from seqadapt.selection.state import SelectionConfig, SelectionState
 from seqadapt.strategies import SHARED_ADAPTER, STRATEGIES, Strategy
 
 
@@ -55,6 +55,7 @@ class SeqAdaptModule(pl.LightningModule):
         pooling: Pooling = "mean",
         head_dropout: float = 0.1,
         optim: OptimConfig = OptimConfig(),
+        selection: SelectionConfig = SelectionConfig(),
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -63,7 +64,8 @@ class SeqAdaptModule(pl.LightningModule):
         self.router = self.adapters.router if self.adapters is not None else TaskRouter()  # nothing reads a bare one
         freeze(backbone)
         self.heads = nn.ModuleDict()
-        self.prototypes = nn.ModuleDict()  # per task: class centroids for task-ID-free inference (seqadapt.selection)
+        hidden, states = backbone.config.hidden_size, backbone.config.num_hidden_layers + 1
+        self.selection = SelectionState(hidden, states, selection)  # per task: what task-ID-free selectors read
         self.specs: dict[str, TaskSpec] = {}
         self.pooling = pooling
         self.head_dropout = head_dropout
@@ -107,10 +109,9 @@ class SeqAdaptModule(pl.LightningModule):
             self.backbone.eval()  # new adapters live inside the backbone: keep the whole tree in eval mode
         ref = next(self.backbone.parameters())
         kind, hidden = kind_of(spec), self.backbone.config.hidden_size
-        self.heads[spec.name] = kind.make_head(spec, hidden, self.pooling, self.head_dropout, train).to(
-            device=ref.device, dtype=ref.dtype
-        )
-        self.prototypes[spec.name] = TaskPrototypes(hidden, kind.prototype_classes(spec)).to(ref.device)
+        head = kind.make_head(spec, hidden, self.pooling, self.head_dropout, train)
+        self.heads[spec.name] = head.to(device=ref.device, dtype=ref.dtype)
+        self.selection.add_task(spec.name, kind.prototype_classes(spec), ref.device)
         self.specs[spec.name] = spec
 
     def set_active_task(self, name: str | None) -> None:
@@ -184,13 +185,6 @@ class SeqAdaptModule(pl.LightningModule):
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
         return self.backbone(**inputs).last_hidden_state
-
-    def backbone_features(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Pooled features of the bare backbone (no adapters): what task prototypes are made of."""
-        with self.router.route(None):
-            return pool(self.encode(input_ids, attention_mask, token_type_ids), attention_mask, self.pooling)
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None

@@ -20,10 +20,10 @@ class TaskTensors:
 
     def owned(self, name: str) -> Iterator[torch.Tensor]:
         """Everything task ``name`` owns: its parameters, its head's buffers (e.g. a regression head's target mean
-        and std) and its class prototypes (buffers nothing trains)."""
+        and std) and its selection statistics (buffers nothing trains)."""
         yield from self._module.task_parameters(name)
         yield from self._module.heads[name].buffers()
-        yield from self._module.prototypes[name].buffers()
+        yield from self._module.selection[name].buffers()
 
     def of(self, name: str) -> dict[str, torch.Tensor]:
         """Task ``name``'s own tensors, keyed by their names in the module: what an artefact stores."""

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from seqadapt.model import SeqAdaptModule, mixed_outputs
+from seqadapt.model.mixed import mixed_outputs  # the submodule: seqadapt.model imports this package
+from seqadapt.selection.features import selection_features
+
+if TYPE_CHECKING:
+    from seqadapt.model import SeqAdaptModule
 
 
 class CandidateBatch:
     """One tokenised batch, the tasks it may belong to, and the forward passes selectors read (each run once).
 
     ``memo`` keeps this batch's passes across calls (an earlier stage's):
-    row-aligned logits per candidate under ``"logits"`` and the bare
-    backbone's features under ``"features"``. Only what is missing is
+    row-aligned logits per candidate under ``"logits"``, the bare
+    backbone's features under ``"features"`` and their random projection
+    under ``"projected"``. Only what is missing is
     computed, and ``memo`` is filled in place.
     """
 
@@ -63,10 +68,17 @@ class CandidateBatch:
 
     @property
     def features(self) -> torch.Tensor:
-        """The bare backbone's pooled features [B, d]."""
+        """The bare backbone's features for selection [B, D] (:func:`~seqadapt.selection.features.selection_features`)."""
         if "features" not in self.memo:
-            self.memo["features"] = self.module.backbone_features(self.input_ids, self.attention_mask, self.token_type_ids)
+            self.memo["features"] = selection_features(self.module, self.input_ids, self.attention_mask, self.token_type_ids)
         return self.memo["features"]
+
+    @property
+    def projected(self) -> torch.Tensor:
+        """The bare features through the module's random projection [B, M] (RanPAC)."""
+        if "projected" not in self.memo:
+            self.memo["projected"] = self.module.selection.projection(self.features)
+        return self.memo["projected"]
 
     def logits_under(self, tasks: list[str]) -> list[torch.Tensor]:
         """Row i's logits under ``tasks[i]``: from what is known (one task: its pass, remembered), else one pass

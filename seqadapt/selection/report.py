@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader
 
 from seqadapt.kinds.base import targets_of
-from seqadapt.model import SeqAdaptModule
 from seqadapt.selection.candidates import CandidateBatch
 from seqadapt.selection.selectors import get_selector
+
+if TYPE_CHECKING:
+    from seqadapt.model import SeqAdaptModule
 
 
 @dataclass

@@ -1,22 +1,33 @@
 """Task-ID-free inference: pick each input's task automatically, and measure how well that works.
 
 A selector scores every candidate task for every row of a batch (higher is
-better) and the row goes to the best-scoring task's adapters and head. Two
-selectors share one interface, :class:`Selector`:
+better) and the row goes to the best-scoring task's adapters and head. All
+share one interface, :class:`Selector`. Two kinds of cost:
 
-- ``entropy``: the task whose head is most certain, i.e. the lowest predictive
-  entropy divided by log(number of labels), so tasks with 2 and 8 labels
-  compete on one scale. It runs every candidate's adapters, all in one
-  mixed-task pass (each row replicated once per candidate), so it costs
-  as many backbone passes as there are tasks.
-- ``prototype``: the task with the class centroid nearest (cosine) to the
-  bare backbone's pooled feature. One pass of the bare backbone, whatever
-  the number of tasks; the centroids (:mod:`seqadapt.prototypes`) are computed
-  from each task's training split during its stage and stored with the task.
+- One bare backbone pass, whatever the number of tasks (then the chosen task's
+  adapted pass: two passes per input). They read only each task's stored
+  selection statistics (:mod:`seqadapt.selection.statistics`), computed from
+  its training split at the end of its stage:
+
+  - ``prototype``: the nearest class centroid (cosine) of the pooled feature.
+  - ``mahalanobis``: the nearest class mean under one covariance shared by all
+    candidates' classes, pooled from their stored within-class scatter and
+    shrunk (``selection.shrinkage``).
+  - ``ranpac``: RanPAC's ridge regression over all candidates' classes on a
+    fixed random projection relu(W x) of the feature (``selection.projection_dim``,
+    ``selection.ridge``), solved from the tasks' stored Gram matrices.
+
+- One adapted pass per candidate (each row replicated per task, all in one
+  mixed-task pass):
+
+  - ``entropy``: the most certain head, i.e. the lowest predictive entropy
+    divided by log(number of labels), so 2- and 8-label tasks compete on one scale.
+  - ``calibrated_entropy``: the same after dividing each head's outputs by its
+    temperature, fitted on the task's validation split (NLL).
 
 :class:`CandidateBatch` runs each pass at most once, so the stream's
 per-stage report reads the candidates' logits of one pass for the entropy
-selector and for the accuracy with task IDs alike.
+selectors and for the accuracy with task IDs alike.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from typing import Protocol
 import torch
 
 from seqadapt.selection.candidates import CandidateBatch
+from seqadapt.selection.config import SelectionConfig
+from seqadapt.selection.combine import gaussian_model, mahalanobis_scores, ridge_model, ridge_scores
 
 
 class Selector(Protocol):
@@ -42,13 +55,23 @@ class EntropySelector:
     (:meth:`~seqadapt.kinds.TaskKind.confidence`: over classes, over a tagger's tokens, over span positions)."""
 
     name = "entropy"
+    calibrated = False
 
     def scores(self, batch: CandidateBatch) -> torch.Tensor:
         columns = []
         for task, per_row in zip(batch.candidates, batch.logits):
-            kind = batch.module.kind(task)
-            columns.append(kind.confidence(torch.stack(per_row), batch.attention_mask).to(batch.input_ids.device))
+            outputs = torch.stack(per_row)
+            if self.calibrated:
+                outputs = outputs.float() / batch.module.selection[task].temperature.to(outputs.device)
+            columns.append(batch.module.kind(task).confidence(outputs, batch.attention_mask).to(batch.input_ids.device))
         return torch.stack(columns, dim=1)
+
+
+class CalibratedEntropySelector(EntropySelector):
+    """:class:`EntropySelector` over each head's outputs divided by its validation-fitted temperature."""
+
+    name = "calibrated_entropy"
+    calibrated = True
 
 
 class PrototypeSelector:
@@ -57,11 +80,45 @@ class PrototypeSelector:
     name = "prototype"
 
     def scores(self, batch: CandidateBatch) -> torch.Tensor:
-        prototypes = batch.module.prototypes
-        return torch.stack([prototypes[task].similarity(batch.features) for task in batch.candidates], dim=1)
+        stats = batch.module.selection.require_fitted(batch.candidates, self.name)
+        return torch.stack([s.similarity(batch.features) for s in stats], dim=1)
 
 
-SELECTORS: dict[str, Selector] = {selector.name: selector for selector in (EntropySelector(), PrototypeSelector())}
+class MahalanobisSelector:
+    """Nearest class mean under a shared, shrunk covariance (linear discriminant analysis over all classes)."""
+
+    name = "mahalanobis"
+
+    def scores(self, batch: CandidateBatch) -> torch.Tensor:
+        state, candidates = batch.module.selection, batch.candidates
+        stats = state.require_fitted(candidates, self.name)
+        shrinkage = state.config.shrinkage
+        model = state.combined((self.name, tuple(candidates), shrinkage), candidates, lambda: gaussian_model(stats, shrinkage))
+        return mahalanobis_scores(batch.features, model, len(candidates)).float()
+
+
+class RanpacSelector:
+    """RanPAC: ridge regression on relu(W x) over all classes, W random and fixed (Zhou et al. 2023's RP + ridge)."""
+
+    name = "ranpac"
+
+    def scores(self, batch: CandidateBatch) -> torch.Tensor:
+        state, candidates = batch.module.selection, batch.candidates
+        if state.config.projection_dim == 0:
+            raise RuntimeError("selector 'ranpac' needs a random projection: this run has selection.projection_dim=0")
+        stats = state.require_fitted(candidates, self.name)
+        ridge = state.config.ridge
+        model = state.combined((self.name, tuple(candidates), ridge), candidates, lambda: ridge_model(stats, ridge))
+        return ridge_scores(batch.projected, model, len(candidates)).float()
+
+
+SELECTORS: dict[str, Selector] = {
+    selector.name: selector
+    for selector in (
+        EntropySelector(), CalibratedEntropySelector(), PrototypeSelector(), MahalanobisSelector(), RanpacSelector()
+    )
+}
+DEFAULT_SELECTOR = MahalanobisSelector.name  # the best measured (README: Inference without task IDs)
 
 
 def get_selector(name: str) -> Selector:
@@ -70,9 +127,14 @@ def get_selector(name: str) -> Selector:
     return SELECTORS[name]
 
 
-def check_selectors(names: Iterable[str]) -> list[str]:
-    """The selector names, checked before any training starts."""
+def check_selectors(names: Iterable[str], config: SelectionConfig | None = None) -> list[str]:
+    """The selector names, checked before any training starts (with ``config``: also that it can run them)."""
     names = list(names)
     for name in names:
         get_selector(name)
+    if config is not None and RanpacSelector.name in names and config.projection_dim == 0:
+        raise ValueError(
+            "selection.selectors has 'ranpac', which needs a random projection, but selection.projection_dim is 0: "
+            "set selection.projection_dim (e.g. 2048; each task then stores an M x M Gram matrix) or drop 'ranpac'"
+        )
     return names

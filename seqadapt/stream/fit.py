@@ -1,4 +1,4 @@
-"""Learning one stage: its tasks added to the module, trained by a fresh Lightning Trainer, prototypes fitted."""
+"""Learning one stage: its tasks added to the module, trained by a fresh Lightning Trainer, selection statistics fitted."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 
 from seqadapt.environment import current_environment
 from seqadapt.model import SeqAdaptModule
-from seqadapt.prototypes import fit_prototypes
+from seqadapt.selection.fitting import fit_statistics
 from seqadapt.stream.loaders import StreamLoaders
 from seqadapt.stream.plan import Stage
 
@@ -43,7 +43,7 @@ def fit_stage(
     trainer = make_trainer()
     trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
     module.to(trainer.strategy.root_device)
-    for task in stage.tasks:  # part of learning the task: what the prototype selector will compare inputs with
-        fit_prototypes(module, task.spec.name, loaders.unshuffled_train(task))
+    for task in stage.tasks:  # part of learning the task: what task-ID-free selectors will compare inputs with
+        fit_statistics(module, task.spec.name, loaders.unshuffled_train(task), loaders.val([task]))
     environment = current_environment(trainer.strategy.root_device.type, str(trainer.precision))
     return FitResult(time.perf_counter() - started, trainer.world_size, environment)

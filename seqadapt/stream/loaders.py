@@ -46,7 +46,7 @@ class StreamLoaders:
         return self._loader(tasks, "val", self.config.eval_batch_size)
 
     def unshuffled_train(self, task: TaskSplits) -> DataLoader:
-        """A task's training data in order: what its selection prototypes are computed from."""
+        """A task's training data in order: what its selection statistics are computed from."""
         return self._loader([task], "train", self.config.eval_batch_size)
 
     def test(self, task: TaskSplits) -> DataLoader:

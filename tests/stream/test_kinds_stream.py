@@ -9,13 +9,14 @@ from seqadapt.cli.predict import main as predict
 from seqadapt.cli.report import main as report
 from seqadapt.cli.train import resume_target, run
 from seqadapt.record import RunRecord
+from seqadapt.selection import SELECTORS
 from tests.cli.test_train import compose_train
 
 KINDS = {"trec": "accuracy", "epistemic_reasoning": "accuracy", "lee_similarity": "pearson",
          "wnut16": "entity_f1", "disfl_qa": "f1"}
 SMALL = ["backbone=tiny_random", "logger=none", "+trainer.enable_progress_bar=false", "trainer.max_epochs=1",
          "data.train_size=32", "data.val_size=8", "data.test_size=16", "data.max_length=96",
-         "selection.selectors=[entropy,prototype]", f"tasks.order=[{','.join(KINDS)}]"]
+         f"selection.selectors=[{','.join(SELECTORS)}]", "selection.projection_dim=64", f"tasks.order=[{','.join(KINDS)}]"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,9 @@ def test_a_stream_of_every_kind_keeps_every_earlier_task_bit_identical(kinds_run
         assert evaluation.metrics[evaluation.metric] == evaluation.score
         assert -1.0 <= evaluation.score <= 1.0
     selection = final.task_selection
-    assert set(selection["candidates"]) == set(KINDS) and set(selection["selectors"]) == {"entropy", "prototype"}
+    assert set(selection["candidates"]) == set(KINDS) and set(selection["selectors"]) == set(SELECTORS)
+    for name, result in selection["selectors"].items():  # every kind is a candidate every selector can score
+        assert 0.0 <= result["task_id_accuracy"] <= 1.0 and sum(map(sum, result["confusion"])) == selection["examples"]
 
 
 def answers(directory, task, *requests, capsys):
@@ -84,5 +87,16 @@ def test_resume_restores_every_kind_from_its_artefacts_bit_for_bit(kinds_run, tm
     resumed = run(cfg, target)
     assert resumed.resumed["stages_restored"] == 3
     assert resumed.score_matrix == record.score_matrix
-    fingerprints = [[(e.task, e.logits_sha256, e.prototypes_sha256) for e in s.evaluations] for s in resumed.stages]
-    assert fingerprints == [[(e.task, e.logits_sha256, e.prototypes_sha256) for e in s.evaluations] for s in record.stages]
+    fingerprints = [[(e.task, e.logits_sha256, e.selection_sha256) for e in s.evaluations] for s in resumed.stages]
+    assert fingerprints == [[(e.task, e.logits_sha256, e.selection_sha256) for e in s.evaluations] for s in record.stages]
+
+
+@pytest.mark.parametrize("selector", ["mahalanobis", "ranpac"])
+def test_predict_selects_among_the_tasks_that_read_each_input_for_every_kind(kinds_run, selector, capsys):
+    _, directory = kinds_run
+    requests = [{"tokens": ["Going", "to", "Paris"]}, {"context": "The Thames flows through London.", "question": "What flows?"}]
+    for request in requests:
+        predict([str(directory), "--select", selector, json.dumps(request)])
+        (line,) = [json.loads(out) for out in capsys.readouterr().out.splitlines()]
+        assert line["selected_by"] == selector
+        assert line["task"] == ("wnut16" if "tokens" in request else "disfl_qa")  # the only task that reads it

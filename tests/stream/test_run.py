@@ -10,6 +10,7 @@ from seqadapt.artefacts import ArtefactError, has_artefact, read_manifest, task_
 from seqadapt.backbone import weights_hash
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
 from seqadapt.guard import ForgettingError
+from seqadapt.selection import SelectionConfig
 from seqadapt.model import OptimConfig, SeqAdaptModule
 from seqadapt.strategies import STRATEGIES
 from seqadapt.stream import LoaderConfig, StreamRun
@@ -33,7 +34,7 @@ def stream(
     tasks = [build_splits(s, read_source(s), SplitSizes(train=96, val=16, test=48)) for s in specs]
     module = module_cls(
         tiny_model(seed=backbone_seed), AdapterConfig(bottleneck=8), strategy=STRATEGIES[strategy],
-        optim=OptimConfig(learning_rate=5e-3),
+        optim=OptimConfig(learning_rate=5e-3), selection=SelectionConfig(projection_dim=16),  # ranpac's Gram stored too
     )
     kwargs.setdefault("make_trainer", trainer)
     return StreamRun(
@@ -87,13 +88,22 @@ class SharedAdapterModule(SeqAdaptModule):
             slot.adapters[spec.name] = slot.adapters[first]
 
 
-class PrototypeOverwritingModule(SeqAdaptModule):
-    """Broken on purpose: adding a task shifts the first task's class prototypes."""
+class StatisticsOverwritingModule(SeqAdaptModule):
+    """Broken on purpose: adding a task shifts the first task's class means (prototype, Mahalanobis)."""
+
+    statistic = "centroids"
 
     def add_task(self, spec, train=None):
         super().add_task(spec, train)
         if len(self.tasks) > 1:
-            self.prototypes[self.tasks[0]].centroids.add_(1.0)
+            getattr(self.selection[self.tasks[0]], self.statistic).add_(1.0)
+
+
+class GramOverwritingModule(StatisticsOverwritingModule):
+    """Broken on purpose: adding a task adds to the first task's RanPAC Gram matrix, as an update-in-place
+    ridge selector that kept one running G would."""
+
+    statistic = "gram"
 
 
 class UnfrozenBackboneModule(SeqAdaptModule):
@@ -109,7 +119,8 @@ class UnfrozenBackboneModule(SeqAdaptModule):
     ("module_cls", "stage", "message"),
     [
         (SharedAdapterModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': (accuracy|test outputs|test logits) changed"),
-        (PrototypeOverwritingModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': its task-selection prototypes"),
+        (StatisticsOverwritingModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': its task-selection statistics"),
+        (GramOverwritingModule, 2, r"stage 2 \(trained 'animals'\):\n  task 'colors': its task-selection statistics"),
         # the backbone hash is checked from the first stage on, so this is caught before any task is at risk
         (UnfrozenBackboneModule, 1, r"stage 1 \(trained 'colors'\):\n  backbone weights changed"),
     ],
@@ -207,7 +218,8 @@ def test_tensor_checks_between_full_checks_give_the_same_matrix(toy_task_dir, to
 
 
 @pytest.mark.parametrize(
-    ("module_cls", "changed"), [(SharedAdapterModule, "adapters"), (PrototypeOverwritingModule, "prototypes.colors.centroids")]
+    ("module_cls", "changed"), [(SharedAdapterModule, "adapters"), (StatisticsOverwritingModule, "selection.tasks.colors.centroids"),
+                            (GramOverwritingModule, "selection.tasks.colors.gram")]
 )
 def test_tensor_check_stops_a_stream_that_forgets(module_cls, changed, toy_task_dir, tokenizer, tmp_path):
     run = stream(module_cls, toy_task_dir, tokenizer, tmp_path / "run", full_check_every=None)

@@ -1,0 +1,167 @@
+"""Choosing the selection hyper-parameters on held-out training data, never on test data.
+
+    .venv/bin/python -m bench.tune_selection                       # the default stream, 2,000 held-out rows per task
+    .venv/bin/python -m bench.tune_selection --held-out 0 experiment=kinds   # the validation splits; any overrides
+
+The statistics selectors (prototype, mahalanobis, ranpac) read only the bare
+backbone's features, so no training is needed: each task's statistics are
+fitted on its training split exactly as a stream does, and every candidate
+setting is scored by task-ID accuracy (mean over tasks, as the stream reports
+it), every task a candidate for every example. The examples scored are the
+``--held-out N`` rows of each task's training pool that follow its training
+split (never its validation or test split; fewer where the source has fewer),
+or, with ``--held-out 0``, its validation split. Why not the validation split
+alone: with 200 rows per task its accuracies saturate (differences of one row),
+the unused pool resolves them. Writes ``bench/selection_tuning/<name>.md``
+(and ``.json``) with the whole grid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from seqadapt.backbone import BackboneConfig, load_backbone
+from seqadapt.build import build_module, build_tasks, container
+from seqadapt.data import make_loader
+from seqadapt.data.splits import TaskSplits
+from seqadapt.selection.features import selection_features
+from seqadapt.selection.combine import gaussian_model, mahalanobis_scores, ridge_model, ridge_scores
+from seqadapt.selection.projection import RandomProjection
+from seqadapt.selection.statistics import TaskStatistics
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+LAYER_SETS = ((-1,), (0, -1), (0, "middle", -1), "all")
+SHRINKAGES = (0.0, 0.01, 0.03, 0.1, 0.3, 0.6, 1.0)
+PROJECTION_DIMS = (512, 1024, 2048, 4096)
+RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+OUT = Path(__file__).resolve().parent / "selection_tuning"
+Split = tuple[torch.Tensor, torch.Tensor]
+
+
+@torch.inference_mode()
+def split_features(cfg, module, tokenizer, task, split: str) -> Split:
+    """Selection features of every hidden state [N, L + 1, d] (unit length each, as the selectors' features are
+    made) and the class each row's statistics count it under."""
+    loader = make_loader((task.spec, getattr(task, split)), tokenizer, max_length=cfg.data.max_length,
+                         batch_size=cfg.data.eval_batch_size)
+    kind, features, labels = module.kind(task.spec.name), [], []
+    for batch in loader:
+        features.append(selection_features(module, batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")))
+        labels.append(kind.prototype_labels(batch["labels"]))
+    return torch.cat(features).view(len(torch.cat(labels)), len(module.selection.config.layers), -1), torch.cat(labels)
+
+
+def task_id_accuracy(scores: list[torch.Tensor]) -> float:
+    """Mean over tasks of the share of a task's validation rows whose best-scoring task is their own."""
+    return sum(float((s.argmax(1) == t).float().mean()) for t, s in enumerate(scores)) / len(scores)
+
+
+def fitted(train: list[Split], classes: list[int], layers: list[int], projection: RandomProjection | None) -> list[TaskStatistics]:
+    stats = []
+    for (x, y), k in zip(train, classes):
+        features = x[:, layers].flatten(1)
+        stats.append(TaskStatistics(features.shape[1], k, projection.dim if projection else 0))
+        stats[-1].fit(features, y, projection(features) if projection else None)
+    return stats
+
+
+def statistics_bytes(stats: TaskStatistics) -> int:
+    return sum(b.numel() * b.element_size() for b in stats.buffers())
+
+
+def grid_for(train: list[Split], val: list[torch.Tensor], classes: list[int], layers: list[int]) -> dict[str, Any]:
+    n, plain = len(train), fitted(train, classes, layers, None)
+    features = [v[:, layers].flatten(1) for v in val]
+    return {
+        "layers": layers, "bytes_per_task": statistics_bytes(plain[0]),
+        "prototype": task_id_accuracy([torch.stack([s.similarity(v) for s in plain], 1) for v in features]),
+        "mahalanobis": {a: task_id_accuracy([mahalanobis_scores(v, gaussian_model(plain, a), n) for v in features])
+                        for a in SHRINKAGES},
+    }
+
+
+def ranpac_grid(train: list[Split], val: list[torch.Tensor], classes: list[int], layers: list[int], seed: int) -> dict:
+    grid, n = {}, len(train)
+    for m in PROJECTION_DIMS:
+        projection = RandomProjection(train[0][0].shape[2] * len(layers), m, seed)
+        stats = fitted(train, classes, layers, projection)
+        phis = [projection(v[:, layers].flatten(1)) for v in val]
+        grid[m] = {"bytes_per_task": statistics_bytes(stats[0]),
+                   **{r: task_id_accuracy([ridge_scores(p, ridge_model(stats, r), n) for p in phis]) for r in RIDGES}}
+    return grid
+
+
+def held_out_split(task: TaskSplits, train_size: int) -> TaskSplits:
+    """``task`` with the rows after the first ``train_size`` of its (enlarged) training split as its ``val``."""
+    return replace(task, train=task.train.select(range(train_size)),
+                   val=task.train.select(range(train_size, len(task.train))))
+
+
+def tune(overrides: list[str], held_out: int) -> dict[str, Any]:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+        enlarged = compose(config_name="train", overrides=[*overrides, f"data.train_size={cfg.data.train_size + held_out}"])
+    tasks = build_tasks(enlarged if held_out else cfg)  # the training split is a prefix of the enlarged one
+    if held_out:
+        tasks = [held_out_split(task, cfg.data.train_size) for task in tasks]
+    backbone = load_backbone(BackboneConfig(**container(cfg.backbone)))
+    states = backbone.model.config.num_hidden_layers + 1
+    all_layers = OmegaConf.create({"layers": list(range(states)), "projection_dim": 0})
+    module = build_module(OmegaConf.merge(cfg, {"selection": all_layers}), backbone).eval()
+    for task in tasks:
+        module.add_task(task.spec, task.train)
+    train = [split_features(cfg, module, backbone.tokenizer, t, "train") for t in tasks]
+    val = [split_features(cfg, module, backbone.tokenizer, t, "val")[0] for t in tasks]
+    classes = [module.kind(t.spec.name).prototype_classes(t.spec) for t in tasks]
+    index = {"middle": (states - 1) // 2, **{layer: layer % states for layer in range(-states, states)}}
+    grids = [grid_for(train, val, classes, [index[i] for i in (range(states) if s == "all" else s)]) for s in LAYER_SETS]
+    default = [index[i] for i in cfg.selection.layers]
+    return {"overrides": overrides, "held_out": held_out, "tasks": [t.spec.name for t in tasks], "val_sizes": [len(v) for v in val],
+            "layer_sets": grids, "ranpac": ranpac_grid(train, val, classes, default, cfg.selection.projection_seed),
+            "ranpac_layers": default}
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    scored = f"{result['held_out']} held-out training-pool rows per task" if result["held_out"] else "validation splits"
+    lines = [f"Task-ID accuracy (mean over tasks) on {scored} for `{' '.join(result['overrides']) or 'the default stream'}`:"
+             f" tasks {result['tasks']}, features scored {result['val_sizes']}.", "",
+             "| layers | statistics bytes per task (M=0) | prototype | " + " | ".join(f"mahalanobis a={a}" for a in SHRINKAGES) + " |",
+             "|---" * (len(SHRINKAGES) + 3) + "|"]
+    for g in result["layer_sets"]:
+        lines.append(f"| {g['layers']} | {g['bytes_per_task']:,} | {g['prototype']:.4f} | "
+                     + " | ".join(f"{g['mahalanobis'][a]:.4f}" for a in SHRINKAGES) + " |")
+    lines += ["", f"RanPAC on layers {result['ranpac_layers']}:", "",
+              "| M | statistics bytes per task | " + " | ".join(f"ridge {r}" for r in RIDGES) + " |",
+              "|---" * (len(RIDGES) + 2) + "|"]
+    for m, row in result["ranpac"].items():
+        lines.append(f"| {m} | {row['bytes_per_task']:,} | " + " | ".join(f"{row[r]:.4f}" for r in RIDGES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    overrides = list(sys.argv[1:] if argv is None else argv)
+    held_out = 2000
+    if overrides[:1] == ["--held-out"]:
+        held_out, overrides = int(overrides[1]), overrides[2:]
+    started = time.perf_counter()
+    result = tune(overrides, held_out)
+    result["seconds"] = time.perf_counter() - started
+    name = "_".join(o.replace("=", "-").replace("/", "-") for o in overrides) or "default"
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (OUT / f"{name}.md").write_text(to_markdown(result))
+    print(to_markdown(result))
+    print(f"{result['seconds']:.0f} s; written to {OUT / name}.md")
+
+
+if __name__ == "__main__":
+    main()

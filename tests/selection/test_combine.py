@@ -1,0 +1,106 @@
+"""Stored sums combined at inference give exactly what the methods compute from the raw features."""
+
+import pytest
+import torch
+
+from seqadapt.selection import SelectionConfig, SelectionState
+from seqadapt.selection.combine import gaussian_model, mahalanobis_scores, ridge_model, ridge_scores
+from seqadapt.selection.projection import RandomProjection
+from seqadapt.selection.statistics import TaskStatistics
+
+
+def fitted(features: torch.Tensor, labels: torch.Tensor, classes: int, projection: RandomProjection) -> TaskStatistics:
+    stats = TaskStatistics(features.shape[1], classes, projection.dim)
+    stats.fit(features, labels, projection(features))
+    return stats
+
+
+def two_tasks(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.randn(40, 6, generator=generator) + 2.0
+    b = torch.randn(30, 6, generator=generator) - 1.0
+    labels_a = torch.arange(40) % 3
+    labels_b = torch.zeros(30, dtype=torch.long)  # one Gaussian: a kind without classes
+    return (a, labels_a, 3), (b, labels_b, 1)
+
+
+def test_mahalanobis_equals_lda_with_a_pooled_shrunk_covariance_from_raw_features():
+    projection = RandomProjection(6, 16, seed=1)
+    tasks = two_tasks()
+    stats = [fitted(*task, projection) for task in tasks]
+    shrinkage = 0.2
+    # from the raw features: class means, one pooled within-class covariance, shrunk towards (tr/d) I
+    means, deviations = [], []
+    for x, labels, classes in tasks:
+        for k in range(classes):
+            rows = x[labels == k].double()
+            means.append(rows.mean(0))
+            deviations.append(rows - rows.mean(0))
+    centred = torch.cat(deviations)
+    covariance = centred.T @ centred / (len(centred) - len(means))
+    shrunk = (1 - shrinkage) * covariance + shrinkage * covariance.trace() / 6 * torch.eye(6, dtype=torch.float64)
+    queries = torch.randn(5, 6, generator=torch.Generator().manual_seed(7))
+    distances = torch.stack(
+        [torch.einsum("bi,ij,bj->b", queries.double() - m, torch.linalg.inv(shrunk), queries.double() - m) for m in means], 1
+    )
+    expected = torch.stack([-distances[:, :3].min(1).values, -distances[:, 3]], dim=1)
+    got = mahalanobis_scores(queries, gaussian_model(stats, shrinkage), 2)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_ranpac_equals_ridge_regression_on_the_projected_features_of_all_tasks():
+    projection = RandomProjection(6, 16, seed=1)
+    tasks = two_tasks()
+    stats = [fitted(*task, projection) for task in tasks]
+    phi = torch.cat([projection(x) for x, _, _ in tasks]).double()
+    targets = torch.zeros(len(phi), 4, dtype=torch.float64)  # task a's 3 classes, then task b's one
+    targets[torch.arange(40), tasks[0][1]] = 1.0
+    targets[40:, 3] = 1.0
+    gram = phi.T @ phi
+    lam = 0.05 * gram.trace() / 16
+    weights = torch.linalg.solve(gram + lam * torch.eye(16, dtype=torch.float64), phi.T @ targets)
+    queries = torch.randn(5, 6, generator=torch.Generator().manual_seed(7))
+    outputs = projection(queries).double() @ weights
+    expected = torch.stack([outputs[:, :3].max(1).values, outputs[:, 3]], dim=1)
+    got = ridge_scores(projection(queries), ridge_model(stats, 0.05), 2)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-6)  # the sums are stored in float32
+
+
+def test_classes_without_training_examples_are_never_matched():
+    projection = RandomProjection(6, 16, seed=1)
+    (a, labels, _), (b, labels_b, _) = two_tasks()
+    stats = [fitted(a, labels.clamp(max=1), 3, projection), fitted(b, labels_b, 1, projection)]  # class 2 unseen
+    model = gaussian_model(stats, 0.1)
+    assert model.seen.tolist() == [True, True, False, True]
+    scores = mahalanobis_scores(torch.zeros(1, 6), model, 2)  # the unseen class's zero mean would be nearest
+    assert torch.isfinite(scores).all()
+
+
+def test_the_projection_is_a_function_of_its_seed_and_fingerprinted():
+    assert torch.equal(RandomProjection(8, 32, seed=3).weight, RandomProjection(8, 32, seed=3).weight)
+    assert RandomProjection(8, 32, seed=3).sha256 == RandomProjection(8, 32, seed=3).sha256
+    assert RandomProjection(8, 32, seed=3).sha256 != RandomProjection(8, 32, seed=4).sha256
+    assert "weight" not in RandomProjection(8, 32, seed=3).state_dict()  # rebuilt from the seed, never stored
+
+
+def test_combinations_are_remembered_until_a_task_s_statistics_change():
+    state = SelectionState(6, 3, SelectionConfig(layers=(-1,), projection_dim=16))
+    tasks = two_tasks()
+    for name, (x, labels, classes) in zip("ab", tasks):
+        state.add_task(name, classes, torch.device("cpu"))
+        state[name].fit(x, labels, state.projection(x))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert state.combined(("k",), ["a", "b"], compute) == 1
+    assert state.combined(("k",), ["a", "b"], compute) == 1  # nothing changed: remembered
+    state["b"].fit(tasks[1][0] * 2, tasks[1][1], None)
+    assert state.combined(("k",), ["a", "b"], compute) == 2  # b was refitted: computed again
+
+
+def test_layers_the_backbone_does_not_have_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"selection.layers \[0, 7\]: \[7\] is not a hidden state of this backbone, which has 3"):
+        SelectionState(6, 3, SelectionConfig(layers=(0, 7)))
