@@ -18,6 +18,7 @@ the unused pool resolves them. Writes ``bench/selection_tuning/<name>.md``
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 import sys
@@ -147,6 +148,17 @@ def to_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def output_name(overrides: list[str], held_out: int) -> str:
+    """``default``, or the chosen ``experiment``/``tasks`` presets, plus a short hash of any other overrides
+    (file names must stay short) and ``-val`` when the validation splits are scored."""
+    presets = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] in ("experiment", "tasks")]
+    others = [o for o in overrides if o.split("=", 1)[0] not in ("experiment", "tasks")]
+    name = "_".join(presets) or "default"
+    if others:
+        name += "-" + hashlib.sha256(" ".join(others).encode()).hexdigest()[:8]
+    return name + ("" if held_out else "-val")
+
+
 def main(argv: list[str] | None = None) -> None:
     overrides = list(sys.argv[1:] if argv is None else argv)
     held_out = 2000
@@ -155,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     result = tune(overrides, held_out)
     result["seconds"] = time.perf_counter() - started
-    name = "_".join(o.replace("=", "-").replace("/", "-") for o in overrides) or "default"
+    name = output_name(overrides, held_out)
     OUT.mkdir(exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (OUT / f"{name}.md").write_text(to_markdown(result))
