@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,9 @@ from seqadapt.backbone import BackboneConfig, load_backbone
 from seqadapt.build import build_module, build_tasks, container
 from seqadapt.data import make_loader
 from seqadapt.data.splits import TaskSplits
-from seqadapt.selection.features import selection_features
 from seqadapt.selection.combine import gaussian_model, mahalanobis_scores, ridge_model, ridge_scores
+from seqadapt.selection.config import resolve_layers
+from seqadapt.selection.fitting import features_and_classes
 from seqadapt.selection.projection import RandomProjection
 from seqadapt.selection.statistics import TaskStatistics
 
@@ -48,17 +49,13 @@ OUT = Path(__file__).resolve().parent / "selection_tuning"
 Split = tuple[torch.Tensor, torch.Tensor]
 
 
-@torch.inference_mode()
 def split_features(cfg, module, tokenizer, task, split: str) -> Split:
     """Selection features of every hidden state [N, L + 1, d] (unit length each, as the selectors' features are
     made) and the class each row's statistics count it under."""
     loader = make_loader((task.spec, getattr(task, split)), tokenizer, max_length=cfg.data.max_length,
                          batch_size=cfg.data.eval_batch_size)
-    kind, features, labels = module.kind(task.spec.name), [], []
-    for batch in loader:
-        features.append(selection_features(module, batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")))
-        labels.append(kind.prototype_labels(batch["labels"]))
-    return torch.cat(features).view(len(torch.cat(labels)), len(module.selection.config.layers), -1), torch.cat(labels)
+    features, labels = features_and_classes(module, task.spec.name, loader)
+    return features.view(len(labels), len(module.selection.layers), -1), labels
 
 
 def task_id_accuracy(scores: list[torch.Tensor]) -> float:
@@ -123,9 +120,11 @@ def tune(overrides: list[str], held_out: int) -> dict[str, Any]:
     train = [split_features(cfg, module, backbone.tokenizer, t, "train") for t in tasks]
     val = [split_features(cfg, module, backbone.tokenizer, t, "val")[0] for t in tasks]
     classes = [module.kind(t.spec.name).prototype_classes(t.spec) for t in tasks]
-    index = {"middle": (states - 1) // 2, **{layer: layer % states for layer in range(-states, states)}}
-    grids = [grid_for(train, val, classes, [index[i] for i in (range(states) if s == "all" else s)]) for s in LAYER_SETS]
-    default = [index[i] for i in cfg.selection.layers]
+    def indices(layers) -> list[int]:  # as the stream resolves them, counted from the embeddings
+        return [layer % states for layer in resolve_layers(tuple(layers), states)]
+
+    grids = [grid_for(train, val, classes, indices(range(states) if s == "all" else s)) for s in LAYER_SETS]
+    default = indices(cfg.selection.layers)
     return {"overrides": overrides, "held_out": held_out, "tasks": [t.spec.name for t in tasks], "val_sizes": [len(v) for v in val],
             "layer_sets": grids, "ranpac": ranpac_grid(train, val, classes, default, cfg.selection.projection_seed),
             "ranpac_layers": default}

@@ -16,12 +16,13 @@ from seqadapt.adapters import AdapterConfig, TaskAdapters, TaskRouter
 from seqadapt.backbone import freeze
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.distributed import ignore_frozen_under_ddp
-from seqadapt.heads import Pooling, pool
+from seqadapt.heads import Pooling
 from seqadapt.kinds import TaskKind, kind_of
 from seqadapt.model.checkpoint import without_frozen_backbone
 from seqadapt.model.steps import batch_loss
 from seqadapt.model.task_tensors import TaskTensors
-from seqadapt.selection.state import SelectionConfig, SelectionState
+from seqadapt.selection.config import SelectionConfig
+from seqadapt.selection.state import SelectionState
 from seqadapt.strategies import SHARED_ADAPTER, STRATEGIES, Strategy
 
 

@@ -7,6 +7,19 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 
+def resolve_layers(layers: tuple[int | str, ...], hidden_states: int) -> list[int]:
+    """``layers`` as hidden-state indices of a backbone with ``hidden_states`` of them (``"middle"``: layer
+    L // 2 of L; negative indices stay negative), refusing any it does not have."""
+    resolved = [(hidden_states - 1) // 2 if layer == "middle" else layer for layer in layers]
+    wrong = [layer for layer in resolved if not -hidden_states <= layer < hidden_states]
+    if wrong:
+        raise ValueError(
+            f"selection.layers {list(layers)}: {wrong} is not a hidden state of this backbone, which has "
+            f"{hidden_states} (0: the embeddings, -1: the last layer)"
+        )
+    return resolved
+
+
 @dataclass(frozen=True)
 class SelectionConfig:
     """How each task's selection statistics are made and how selectors combine them.

@@ -18,16 +18,24 @@ def fit_statistics(module: SeqAdaptModule, task: str, train: DataLoader, val: Da
     """``task``'s sums over the bare backbone's selection features of ``train`` (its training split, in order):
     one class per label for classification, one per task for other kinds
     (:meth:`~seqadapt.kinds.TaskKind.prototype_labels`); then its temperature on ``val``."""
-    features, labels, kind, state = [], [], module.kind(task), module.selection
+    state = module.selection
+    x, labels = features_and_classes(module, task, train)
+    state[task].fit(x, labels, state.projection(x) if state.config.projection_dim else None)
+    if val is not None:
+        state[task].set_temperature(fit_temperature(module, task, val))
+
+
+@torch.inference_mode()
+def features_and_classes(module: SeqAdaptModule, task: str, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every row of ``loader`` as selection features [N, D] (one bare backbone pass per batch) and the class
+    of ``task``'s statistics it counts under [N]."""
+    features, labels, kind = [], [], module.kind(task)
     with module.evaluating():
-        for batch in train:
+        for batch in loader:
             batch = {key: value.to(module.device) for key, value in batch.items()}
             features.append(selection_features(module, batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")))
             labels.append(kind.prototype_labels(batch["labels"]))
-    x = torch.cat(features).float()
-    state[task].fit(x, torch.cat(labels), state.projection(x) if state.config.projection_dim else None)
-    if val is not None:
-        state[task].set_temperature(fit_temperature(module, task, val))
+    return torch.cat(features).float(), torch.cat(labels)
 
 
 def fit_temperature(module: SeqAdaptModule, task: str, val: DataLoader) -> float:

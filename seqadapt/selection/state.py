@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from seqadapt.backbone import tensors_sha256
-from seqadapt.selection.config import SelectionConfig
+from seqadapt.selection.config import SelectionConfig, resolve_layers
 from seqadapt.selection.projection import RandomProjection
 from seqadapt.selection.statistics import TaskStatistics
 
@@ -26,13 +26,7 @@ class SelectionState(nn.Module):
 
     def __init__(self, hidden_size: int, hidden_states: int, config: SelectionConfig = SelectionConfig()) -> None:
         super().__init__()
-        self.layers = [(hidden_states - 1) // 2 if layer == "middle" else layer for layer in config.layers]
-        wrong = [layer for layer in self.layers if not -hidden_states <= layer < hidden_states]
-        if wrong:
-            raise ValueError(
-                f"selection.layers {list(config.layers)}: {wrong} is not a hidden state of this backbone, which has "
-                f"{hidden_states} (0: the embeddings, -1: the last layer)"
-            )
+        self.layers = resolve_layers(config.layers, hidden_states)
         self.config = config
         self.feature_size = hidden_size * len(self.layers)
         self.tasks = nn.ModuleDict()
