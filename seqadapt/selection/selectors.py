@@ -105,7 +105,10 @@ class RanpacSelector:
     def scores(self, batch: CandidateBatch) -> torch.Tensor:
         state, candidates = batch.module.selection, batch.candidates
         if state.config.projection_dim == 0:
-            raise RuntimeError("selector 'ranpac' needs a random projection: this run has selection.projection_dim=0")
+            raise ValueError(  # a ValueError: seqadapt-predict --select ranpac reports it as a usage error
+                "selector 'ranpac' needs a random projection, but this run has selection.projection_dim=0, so its "
+                "tasks stored no Gram matrices: choose another selector, or train with selection.projection_dim > 0"
+            )
         stats = state.require_fitted(candidates, self.name)
         ridge = state.config.ridge
         model = state.combined((self.name, tuple(candidates), ridge), candidates, lambda: ridge_model(stats, ridge))

@@ -207,6 +207,14 @@ def test_temperature_is_fitted_on_validation_and_divides_the_outputs_for_calibra
     assert torch.allclose(calibrated[:, 0], expected, atol=1e-6)
 
 
+def test_ranpac_on_a_run_without_a_projection_is_a_usage_error(tokenizer):
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8))  # selection.projection_dim 0, the default
+    module.add_task(spec("a", 3))
+    fit_statistics(module, "a", loader("a", tokenizer))
+    with pytest.raises(ValueError, match="selector 'ranpac' needs a random projection.*projection_dim=0"):
+        SELECTORS["ranpac"].scores(CandidateBatch(module, next(iter(loader("a", tokenizer))), ["a"]))
+
+
 def test_ranpac_without_a_projection_is_refused_before_training():
     with pytest.raises(ValueError, match="selection.selectors has 'ranpac'.*selection.projection_dim is 0"):
         check_selectors(["mahalanobis", "ranpac"], SelectionConfig())
