@@ -1,4 +1,4 @@
-"""Loading the frozen shared encoder and its tokenizer, and fingerprinting its weights.
+"""Loading the frozen shared backbone and its tokenizer, and fingerprinting its weights.
 
 Three sources, one entry point:
 - ``package``: a model shipped inside an installed Python distribution (the
@@ -6,6 +6,12 @@ Three sources, one entry point:
 - ``pretrained``: a Hugging Face Hub name or a local directory, loaded with
   ``from_pretrained`` as usual (needs a network for Hub names);
 - ``random``: a small randomly initialised model built from a config, for tests.
+
+Each family loads with its own auto class (:mod:`seqadapt.families`): encoders
+as ``AutoModel``, decoders as ``AutoModelForCausalLM`` and encoder-decoders as
+``AutoModelForSeq2SeqLM``, so a language-model head stays available. A
+``gguf_file`` inside the folder is dequantised on load (needs the ``gguf`` and
+``accelerate`` packages).
 """
 
 from __future__ import annotations
@@ -18,9 +24,20 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from seqadapt.adapters.injector import shared_state
+from seqadapt.families import family_of
+
+AUTO_CLASSES = {"encoder": AutoModel, "decoder": AutoModelForCausalLM, "encoder_decoder": AutoModelForSeq2SeqLM}
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,7 @@ class BackboneConfig:
     path: str | None = None
     model_config: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    gguf_file: str | None = None
 
 
 @dataclass
@@ -60,9 +78,17 @@ def package_path(distribution: str, path: str) -> Path:
     return located
 
 
-def _from_pretrained(location: str, name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def auto_class(model_type: str) -> type:
+    """The auto class that loads a family with what seqadapt needs of it (see the module docstring)."""
+    return AUTO_CLASSES[family_of(model_type).architecture]
+
+
+def _from_pretrained(location: str, name: str, gguf_file: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:
-        return AutoModel.from_pretrained(location), AutoTokenizer.from_pretrained(location)
+        model_type = AutoConfig.from_pretrained(location, **extra).model_type
+        model = auto_class(model_type).from_pretrained(location, **extra)
+        return model, AutoTokenizer.from_pretrained(location, **extra)
     except OSError as err:
         raise OSError(
             f"could not load backbone '{name}' from '{location}': {err}\n"
@@ -77,9 +103,9 @@ def load_backbone(config: BackboneConfig) -> Backbone:
         if not (config.package and config.path):
             raise ValueError("a 'package' backbone needs both backbone.package and backbone.path")
         location = package_path(config.package, config.path)
-        model, tokenizer = _from_pretrained(str(location), config.name)
+        model, tokenizer = _from_pretrained(str(location), config.name, config.gguf_file)
     elif config.source == "pretrained":
-        model, tokenizer = _from_pretrained(config.path or config.name, config.name)
+        model, tokenizer = _from_pretrained(config.path or config.name, config.name, config.gguf_file)
     elif config.source == "random":
         if not (config.package and config.path):
             raise ValueError("a 'random' backbone borrows a packaged tokenizer: set backbone.package and backbone.path")
@@ -89,11 +115,26 @@ def load_backbone(config: BackboneConfig) -> Backbone:
         hf_config = AutoConfig.for_model(model_type, vocab_size=tokenizer.vocab_size, **model_config)
         with torch.random.fork_rng():
             torch.manual_seed(config.seed)
-            model = AutoModel.from_config(hf_config)
+            model = auto_class(model_type).from_config(hf_config)
     else:
         raise ValueError(f"unknown backbone.source '{config.source}'; choose package, pretrained or random")
+    pad_with_eos(tokenizer, config.name)
     freeze(model)
     return Backbone(model=model, tokenizer=tokenizer, name=config.name)
+
+
+def pad_with_eos(tokenizer: PreTrainedTokenizerBase, name: str) -> None:
+    """Give a tokenizer without a pad token (GPT-2, Llama, Qwen2) its EOS token as padding.
+
+    Padded positions are masked out of attention and pooling, so which id pads never matters; adding a new
+    pad token instead would mean resizing the frozen embedding, which would change the backbone's hash.
+    """
+    if tokenizer.pad_token is not None:
+        return
+    if tokenizer.eos_token is None:
+        raise ValueError(f"the tokenizer of backbone '{name}' has neither a pad nor an EOS token; save one with a "
+                         "pad_token (tokenizer.pad_token = ...; tokenizer.save_pretrained(folder)) and load that folder")
+    tokenizer.pad_token = tokenizer.eos_token
 
 
 def freeze(model: nn.Module) -> None:

@@ -49,7 +49,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.batch_size": _whole(1),
     "data.eval_batch_size": _whole(1),
     "head_dropout": _real(0.0, 1.0, high_open=True),
-    "pooling": _one_of("mean", "cls"),
+    "pooling": _one_of("auto", "mean", "cls", "last"),
     "optim.learning_rate": _real(1e-12, 10.0),
     "optim.weight_decay": _real(0.0, 10.0),
     "optim.warmup_ratio": _real(0.0, 1.0),

@@ -7,17 +7,29 @@ from typing import Literal
 import torch
 from torch import nn
 
-Pooling = Literal["mean", "cls"]
+Pooling = Literal["mean", "cls", "last"]
+POOLINGS = ("mean", "cls", "last")
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: Pooling) -> torch.Tensor:
-    """One vector per sequence: the mean over real (unpadded) tokens, or the first ([CLS]) token."""
+    """One vector per sequence: the mean over real (unpadded) tokens, the first ([CLS]) token, or the last real
+    token (what a causal decoder has read the whole input at; found from the mask, so left padding works too)."""
     if mode == "cls":
         return hidden[:, 0]
+    if mode == "last":
+        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        last = (attention_mask.long() * positions).argmax(dim=1)
+        return hidden[torch.arange(len(hidden), device=hidden.device), last]
     if mode == "mean":
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-    raise ValueError(f"unknown pooling '{mode}'; choose 'mean' or 'cls'")
+    raise ValueError(f"unknown pooling '{mode}'; choose one of {POOLINGS}")
+
+
+def check_pooling(pooling: str) -> None:
+    """Refuse an unknown pooling when a head is built rather than at its first batch."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling '{pooling}'; choose one of {POOLINGS}")
 
 
 class ClassificationHead(nn.Module):
@@ -25,8 +37,7 @@ class ClassificationHead(nn.Module):
 
     def __init__(self, hidden_size: int, num_labels: int, pooling: Pooling = "mean", dropout: float = 0.1) -> None:
         super().__init__()
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"unknown pooling '{pooling}'; choose 'mean' or 'cls'")
+        check_pooling(pooling)
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)

@@ -104,6 +104,7 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     )
     backbone_sha256 = weights_hash(backbone.model)
     for directory in served:
+        _check(config_path, directory / MANIFEST_FILE, "pooling", module.pooling, manifests[directory].get("pooling"))
         check_backbone(cfg, config_path, manifests[directory], directory / MANIFEST_FILE, backbone_sha256)
         install_task(module, load_task_artefact(directory, backbone_sha256=backbone_sha256))
     settings = {"max_length": cfg["data"]["max_length"], "eval_batch_size": cfg["data"]["eval_batch_size"]}
@@ -138,8 +139,8 @@ def _stage(directory: Path) -> tuple[float, str]:
 
 def check_run_config(cfg: dict[str, Any], config_path: Path, manifest: dict[str, Any], manifest_path: Path) -> None:
     """Refuse a ``run_config.yaml`` that disagrees with a (sealed) manifest on what shapes the model:
-    pooling, ``data.max_length`` and every adapter setting. The backbone's weights are compared once loaded."""
-    _check(config_path, manifest_path, "pooling", cfg.get("pooling"), manifest.get("pooling"))
+    ``data.max_length`` and every adapter setting. Pooling (``auto`` resolves per family) and the backbone's
+    weights are compared once loaded (:func:`check_backbone`)."""
     _check(config_path, manifest_path, "data.max_length", cfg.get("data", {}).get("max_length"),
            manifest.get("settings", {}).get("max_length"))
     try:

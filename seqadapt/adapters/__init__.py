@@ -1,11 +1,10 @@
 """Bottleneck adapters: config, layers, and the injector that places them in a backbone."""
 
 from seqadapt.adapters.config import AdapterConfig
-from seqadapt.adapters.injector import LAYOUTS, TaskAdapters, UnsupportedArchitectureError, shared_state, shared_tensor_reader
+from seqadapt.adapters.injector import TaskAdapters, UnsupportedArchitectureError, shared_state, shared_tensor_reader
 from seqadapt.adapters.layer import BottleneckAdapter, TaskRouter
 
 __all__ = [
-    "LAYOUTS",
     "AdapterConfig",
     "BottleneckAdapter",
     "TaskAdapters",

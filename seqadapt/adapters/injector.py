@@ -1,8 +1,8 @@
-"""Wraps a Hugging Face encoder's sublayers so that per-task adapters can be added by name.
+"""Wraps a Hugging Face model's sublayers so that per-task adapters can be added by name.
 
-The injector knows, per architecture, where each transformer layer's attention
-output projection, feed-forward output projection and the LayerNorms after them
-live. It replaces those modules in place with :class:`AdapterSlot` /
+Where each transformer layer's attention output projection, feed-forward output
+projection and their LayerNorms live comes from the family table
+(:mod:`seqadapt.families`). It replaces those modules in place with :class:`AdapterSlot` /
 :class:`TaskLayerNorm` wrappers once; adding a task afterwards only adds small
 modules inside the wrappers and never touches another task's tensors.
 """
@@ -10,64 +10,30 @@ modules inside the wrappers and never touches another task's tensors.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from seqadapt.adapters.config import AdapterConfig
 from seqadapt.adapters.layer import AdapterSlot, BottleneckAdapter, TaskLayerNorm, TaskRouter
-
-
-@dataclass(frozen=True)
-class LayerLayout:
-    """Dotted paths of the modules to wrap: ``layers`` from the model, the rest from each layer."""
-
-    layers: str
-    attention_output: str
-    ffn_output: str
-    attention_norm: str
-    ffn_norm: str
-
-
-_BERT_LIKE = LayerLayout(
-    layers="encoder.layer",
-    attention_output="attention.output.dense",
-    ffn_output="output.dense",
-    attention_norm="attention.output.LayerNorm",
-    ffn_norm="output.LayerNorm",
-)
-
-LAYOUTS: dict[str, LayerLayout] = {
-    "bert": _BERT_LIKE,  # includes MiniLM checkpoints such as all-MiniLM-L6-v2
-    "roberta": _BERT_LIKE,
-    "xlm-roberta": _BERT_LIKE,
-    "electra": _BERT_LIKE,
-    "camembert": _BERT_LIKE,
-    "distilbert": LayerLayout(
-        layers="transformer.layer",
-        attention_output="attention.out_lin",
-        ffn_output="ffn.lin2",
-        attention_norm="sa_layer_norm",
-        ffn_norm="output_layer_norm",
-    ),
-}
+from seqadapt.families import FAMILIES, Stack, model_family
 
 
 class UnsupportedArchitectureError(ValueError):
     """The backbone's architecture has no known adapter placement."""
 
 
-def layout_for(model: nn.Module) -> LayerLayout:
-    """The placement table for ``model``, or a clear error naming what is supported."""
+def stacks_for(model: nn.Module) -> tuple[Stack, ...]:
+    """Where adapters go in ``model`` (:mod:`seqadapt.families`), or a clear error naming what is supported."""
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type not in LAYOUTS:
+    stacks = model_family(model).stacks
+    if not stacks:
         raise UnsupportedArchitectureError(
             f"seqadapt cannot place adapters in {type(model).__name__} (model_type={model_type!r}). "
-            f"Supported model types: {', '.join(sorted(LAYOUTS))}. "
-            "Use an encoder of one of these families as the backbone."
+            f"Supported model types: {', '.join(sorted(FAMILIES))}. "
+            "Use a backbone of one of these families (see the families table in README)."
         )
-    return LAYOUTS[model_type]
+    return stacks
 
 
 def _replace(root: nn.Module, dotted: str, factory) -> nn.Module:
@@ -86,23 +52,23 @@ class TaskAdapters:
     """
 
     def __init__(self, model: nn.Module, config: AdapterConfig) -> None:
-        layout = layout_for(model)
+        stacks = stacks_for(model)
         model.requires_grad_(False)
         self.config = config
-        self.hidden_size: int = model.config.hidden_size  # DistilBERT maps this to `dim`
+        self.hidden_size: int = model.config.hidden_size  # mapped from n_embd, d_model, dim... by each config
         self.bottleneck = config.bottleneck_size(self.hidden_size)
         self.router = TaskRouter()
         self.slots: list[AdapterSlot] = []
         self.norms: list[TaskLayerNorm] = []
         self._tasks: list[str] = []
-
-        placements = [] if config.placement == "pfeiffer" else [(layout.attention_output, layout.attention_norm)]
-        placements.append((layout.ffn_output, layout.ffn_norm))
-        for layer in model.get_submodule(layout.layers):
-            for output_path, norm_path in placements:
-                self.slots.append(_replace(layer, output_path, lambda m: AdapterSlot(m, self.router)))
-                if config.train_layer_norm:
-                    self.norms.append(_replace(layer, norm_path, lambda m: TaskLayerNorm(m, self.router)))
+        for stack in stacks:
+            placements = [] if config.placement == "pfeiffer" else [(stack.attention, stack.attention_norm)]
+            placements.append((stack.ffn, stack.ffn_norm))
+            for layer in model.base_model.get_submodule(stack.layers):
+                for output_path, norm_path in placements:
+                    self.slots.append(_replace(layer, output_path, lambda m: AdapterSlot(m, self.router)))
+                    if config.train_layer_norm and norm_path is not None:
+                        self.norms.append(_replace(layer, norm_path, lambda m: TaskLayerNorm(m, self.router)))
 
     @property
     def tasks(self) -> list[str]:

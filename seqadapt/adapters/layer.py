@@ -125,6 +125,11 @@ class AdapterSlot(nn.Module):
     def add(self, task: str, adapter: BottleneckAdapter) -> None:
         self.adapters[task] = adapter
 
+    @property
+    def weight(self) -> torch.Tensor:
+        """The wrapped projection's weight: some blocks read it (T5's feed-forward casts to its dtype)."""
+        return self.base_layer.weight
+
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
         hidden = self.base_layer(*args, **kwargs)
         if self._router.rows is not None:

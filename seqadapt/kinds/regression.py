@@ -20,7 +20,7 @@ from torch import nn
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
-from seqadapt.heads import Pooling, pool
+from seqadapt.heads import Pooling, check_pooling, pool
 from seqadapt.kinds import text_inputs
 from seqadapt.kinds.base import TaskKind
 
@@ -41,8 +41,7 @@ class RegressionHead(nn.Module):
 
     def __init__(self, hidden_size: int, pooling: Pooling = "mean", dropout: float = 0.1) -> None:
         super().__init__()
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"unknown pooling '{pooling}'; choose 'mean' or 'cls'")
+        check_pooling(pooling)
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         self.regressor = nn.Linear(hidden_size, 1)

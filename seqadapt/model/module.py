@@ -16,7 +16,7 @@ from seqadapt.adapters import AdapterConfig, TaskAdapters, TaskRouter
 from seqadapt.backbone import freeze
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.distributed import ignore_frozen_under_ddp
-from seqadapt.heads import Pooling
+from seqadapt.families import model_family, num_hidden_states, token_states
 from seqadapt.kinds import TaskKind, kind_of
 from seqadapt.model.checkpoint import without_frozen_backbone
 from seqadapt.model.steps import batch_loss
@@ -53,7 +53,7 @@ class SeqAdaptModule(pl.LightningModule):
         adapter_config: AdapterConfig,
         *,
         strategy: Strategy = STRATEGIES["adapter"],
-        pooling: Pooling = "mean",
+        pooling: str = "auto",
         head_dropout: float = 0.1,
         optim: OptimConfig = OptimConfig(),
         selection: SelectionConfig = SelectionConfig(),
@@ -65,10 +65,11 @@ class SeqAdaptModule(pl.LightningModule):
         self.router = self.adapters.router if self.adapters is not None else TaskRouter()  # nothing reads a bare one
         freeze(backbone)
         self.heads = nn.ModuleDict()
-        hidden, states = backbone.config.hidden_size, backbone.config.num_hidden_layers + 1
+        self.family = model_family(backbone)  # where adapters go, which states heads read (seqadapt.families)
+        hidden, states = backbone.config.hidden_size, num_hidden_states(backbone, self.family)
         self.selection = SelectionState(hidden, states, selection)  # per task: what task-ID-free selectors read
         self.specs: dict[str, TaskSpec] = {}
-        self.pooling = pooling
+        self.pooling = self.family.pooling if pooling == "auto" else pooling
         self.head_dropout = head_dropout
         self.optim = optim
         self._active: list[str] = []
@@ -181,11 +182,8 @@ class SeqAdaptModule(pl.LightningModule):
     def encode(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Token states of the backbone under the current routing."""
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            inputs["token_type_ids"] = token_type_ids
-        return self.backbone(**inputs).last_hidden_state
+        """Token states heads read, under the current routing (per family: :func:`seqadapt.families.token_states`)."""
+        return token_states(self.backbone, self.family, input_ids, attention_mask, token_type_ids).last
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.nn import functional as F
 
+from seqadapt.families import token_states
 from seqadapt.heads import pool
 
 if TYPE_CHECKING:
@@ -26,10 +27,7 @@ def selection_features(
     middle and the last layer identify tasks better than the last layer alone (``bench/tune_selection.py``).
     Unit length per layer keeps none from dominating. Mean pooling always, whatever the heads pool.
     """
-    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if token_type_ids is not None:
-        inputs["token_type_ids"] = token_type_ids
     with module.router.route(None):
-        states = module.backbone(**inputs, output_hidden_states=True).hidden_states
+        states = token_states(module.backbone, module.family, input_ids, attention_mask, token_type_ids, True).hidden_states
     pooled = [F.normalize(pool(states[layer], attention_mask, "mean").float(), dim=-1) for layer in module.selection.layers]
     return torch.cat(pooled, dim=-1)

@@ -18,9 +18,9 @@ def test_one_adapter_per_placement_per_layer(placement, slots_per_layer):
 
 
 def test_unsupported_architecture_names_the_supported_ones():
-    gpt2 = AutoModel.from_config(AutoConfig.for_model("gpt2", n_embd=32, n_layer=1, n_head=2, vocab_size=100))
-    with pytest.raises(UnsupportedArchitectureError, match=r"gpt2.*Supported model types: .*bert.*distilbert"):
-        TaskAdapters(gpt2, AdapterConfig())
+    bloom = AutoModel.from_config(AutoConfig.for_model("bloom", hidden_size=32, n_layer=1, n_head=2, vocab_size=100))
+    with pytest.raises(UnsupportedArchitectureError, match=r"BloomModel.*'bloom'.*Supported model types: .*bart.*gpt2.*t5"):
+        TaskAdapters(bloom, AdapterConfig())
 
 
 def test_adding_a_task_never_touches_another_tasks_tensors():

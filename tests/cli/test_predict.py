@@ -142,7 +142,7 @@ def refused(argv, capsys) -> str:
 @pytest.mark.parametrize(
     ("line", "edited", "key", "configured", "saved"),
     [
-        ("pooling: mean", "pooling: cls", "pooling", "'cls'", "'mean'"),
+        ("pooling: auto", "pooling: cls", "pooling", "'cls'", "'mean'"),
         ("  max_length: 16", "  max_length: 32", "data.max_length", "32", "16"),
         ("  bottleneck: 64", "  bottleneck: 32", "adapter.bottleneck", "32", "64"),
     ],
