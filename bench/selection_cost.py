@@ -19,7 +19,7 @@ from seqadapt.adapters import AdapterConfig
 from seqadapt.backbone import load_backbone
 from seqadapt.data import TaskSpec
 from seqadapt.model import SeqAdaptModule, mixed_outputs
-from seqadapt.selection import SELECTORS, CandidateBatch, SelectionConfig
+from seqadapt.selection import SELECTORS, CandidateBatch, SelectionConfig, selectors_for
 from seqadapt.selection.fitting import fit_statistics
 
 PROJECTION_DIM = 4096  # the best M on the default stream's validation splits (bench/selection_tuning/default.md)
@@ -65,7 +65,7 @@ def bench_selection(backbone: str, task_counts: tuple[int, ...], inputs: int, se
         module = module_with_tasks(backbone, tasks, seq_len)
         batches = random_batches(inputs, seq_len, seed=1000)
         row: dict[str, Any] = {"tasks": tasks, "ms_per_1000": {}, "setup_seconds": {}}
-        for selector in [None, *SELECTORS]:
+        for selector in [None, *selectors_for(module.family.architecture)]:
             started = time.perf_counter()
             answer(module, batches[:1], selector)  # warm-up: the combined model (covariance, ridge) is built here
             setup = time.perf_counter() - started

@@ -44,7 +44,7 @@ def build_module(cfg: DictConfig, backbone: Backbone) -> SeqAdaptModule:
     return SeqAdaptModule(
         backbone.model, AdapterConfig(**container(cfg.adapter)), strategy=get_strategy(cfg.strategy.name),
         pooling=cfg.pooling, head_dropout=cfg.head_dropout, optim=OptimConfig(**cfg.optim),
-        selection=SelectionConfig.from_mapping(container(cfg.selection)),
+        selection=SelectionConfig.from_mapping(container(cfg.selection)), tokenizer=backbone.tokenizer,
     )
 
 

@@ -100,7 +100,7 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     backbone = load_backbone(BackboneConfig(**cfg["backbone"]))
     module = SeqAdaptModule(
         backbone.model, AdapterConfig(**cfg["adapter"]), pooling=cfg["pooling"],
-        selection=SelectionConfig.from_mapping(cfg.get("selection")),
+        selection=SelectionConfig.from_mapping(cfg.get("selection")), tokenizer=backbone.tokenizer,
     )
     backbone_sha256 = weights_hash(backbone.model)
     for directory in served:

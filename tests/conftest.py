@@ -73,3 +73,12 @@ def toy_task_dir(tmp_path: Path) -> Path:
     for name in TOY_TASKS:
         write_toy_task(task_dir, name)
     return task_dir
+
+
+@pytest.fixture(scope="session")
+def family_dirs(tmp_path_factory) -> dict[str, Path]:
+    """One tiny random model per supported decoder and encoder-decoder family, saved with save_pretrained."""
+    from tests.families.tiny import FAMILY_TYPES, save_tiny_family  # it reads this module's toy words
+
+    root = tmp_path_factory.mktemp("families")
+    return {model_type: save_tiny_family(model_type, root / model_type) for model_type in FAMILY_TYPES}

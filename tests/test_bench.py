@@ -92,3 +92,23 @@ def test_adapter_flop_share_matches_a_hand_count():
     config = transformers.BertConfig(hidden_size=384, intermediate_size=1536)
     # per token and layer: 2*(4*384^2 + 2*384*1536) + 4*64*384 = 3,637,248 FLOPs; adapters 8*384*64 = 196,608
     assert bench.adapter_flop_share(config, 64, 64) == pytest.approx(196_608 / 3_637_248)
+
+
+def test_the_families_section_measures_a_decoder_and_an_encoder_decoder(monkeypatch, tmp_path):
+    from bench import families
+
+    def tiny(model_type: str, **shape) -> BackboneConfig:
+        return BackboneConfig(name=f"tiny-{model_type}", source="random", **common.PACKAGE,
+                              model_config={"model_type": model_type, **shape})
+
+    monkeypatch.setattr(families, "FAMILY_BACKBONES", {
+        "gpt2": tiny("gpt2", n_embd=32, n_layer=2, n_head=2),
+        "t5": tiny("t5", d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2),
+    })
+    families.main(["--steps", "1", "--warmup", "0", "--seq-len", "16", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [row["model_type"] for row in rows] == ["gpt2", "t5"]
+    for row in rows:
+        assert row["step_seconds"]["adapter"] > 0 and row["forward_seconds"]["adapters"] > 0
+        assert row["flop_share"] > 0 and row["task_share"] > 0  # tiny models: m=64 adapters outweigh d=32 layers
+    assert "| gpt2 | gpt2 |" in (tmp_path / "results.md").read_text()

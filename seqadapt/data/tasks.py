@@ -33,7 +33,10 @@ class TaskSpec:
     token classification; ``context_field``, ``question_field`` and
     ``answers_field`` (SQuAD form) plus the decoding options ``doc_stride``,
     ``max_answer_length``, ``n_best`` and ``null_score_threshold`` for
-    extractive QA.
+    extractive QA; ``input_field``, ``target_field`` (a text, or a list of
+    acceptable texts whose first is trained on), ``prompt`` (how the input is
+    put to the model: a template with ``{input}``) and ``max_target_length``
+    (tokens generated at most, EOS included) for text-to-text.
     """
 
     name: str
@@ -55,6 +58,10 @@ class TaskSpec:
     max_answer_length: int = 30
     n_best: int = 20
     null_score_threshold: float = 0.0
+    input_field: str = "input"
+    target_field: str = "target"
+    prompt: str = "{input}"
+    max_target_length: int = 32
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

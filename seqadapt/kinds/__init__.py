@@ -8,13 +8,14 @@ from seqadapt.kinds.base import RequestError, TaskKind
 from seqadapt.kinds.classification import ClassificationKind
 from seqadapt.kinds.extractive_qa import ExtractiveQAKind
 from seqadapt.kinds.regression import RegressionKind
+from seqadapt.kinds.text_to_text import TextToTextKind
 from seqadapt.kinds.token_classification import TokenClassificationKind
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
 
 TASK_KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (
-    ClassificationKind(), RegressionKind(), TokenClassificationKind(), ExtractiveQAKind())}
+    ClassificationKind(), RegressionKind(), TokenClassificationKind(), ExtractiveQAKind(), TextToTextKind())}
 
 
 def get_kind(name: str) -> TaskKind:
@@ -28,4 +29,4 @@ def kind_of(spec: TaskSpec) -> TaskKind:
     return get_kind(spec.type)
 
 
-__all__ = ["TASK_KINDS", "ClassificationKind", "ExtractiveQAKind", "RegressionKind", "RequestError", "TaskKind", "TokenClassificationKind", "get_kind", "kind_of"]
+__all__ = ["TASK_KINDS", "ClassificationKind", "ExtractiveQAKind", "RegressionKind", "RequestError", "TaskKind", "TextToTextKind", "TokenClassificationKind", "get_kind", "kind_of"]

@@ -21,6 +21,7 @@ import hashlib
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -32,10 +33,26 @@ from seqadapt.backbone import tensor_bytes
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
+    from seqadapt.families import Family
+    from seqadapt.model import SeqAdaptModule
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # What a variable-length key of a batch is padded with: nothing a loss, a metric or a decoder reads.
 PAD_VALUES = {"labels": -100, "word_index": -1, "offsets": -1}
+
+
+@dataclass(frozen=True)
+class HeadContext:
+    """What a head is built for: the backbone's width, the run's pooling and dropout, and, for heads that
+    generate (text-to-text), the frozen language model, its family and its tokenizer (never registered in the
+    head, so a task's tensors never include backbone weights)."""
+
+    hidden_size: int
+    pooling: str = "mean"
+    dropout: float = 0.1
+    model: nn.Module | None = None
+    family: Family | None = None
+    tokenizer: PreTrainedTokenizerBase | None = None
 
 
 class RequestError(ValueError):
@@ -97,12 +114,25 @@ class TaskKind(ABC):
 
     # ------------------------------------------------------------- model
     @abstractmethod
-    def make_head(
-        self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float, train: Dataset | None
-    ) -> nn.Module:
+    def make_head(self, spec: TaskSpec, context: HeadContext, train: Dataset | None) -> nn.Module:
         """The task's head: token states [B, T, d] and attention mask [B, T] -> outputs. ``train`` (the task's
         canonical training rows; ``None`` when an artefact's tensors will be loaded into it) lets a head keep
         statistics of its targets, e.g. regression's mean and standard deviation."""
+
+    shares_passes: bool = True  # rows of several tasks can share one backbone pass (mixed batches, joint training)
+
+    def run(
+        self, module: SeqAdaptModule, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The task's outputs for a batch under the current routing: its head over the token states heads read.
+        A kind that generates overrides this (and then does not share passes)."""
+        return module.heads[task](module.encode(input_ids, attention_mask, token_type_ids), attention_mask)
+
+    def train_outputs(self, module: SeqAdaptModule, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """What the loss reads for a training or validation batch; the same as :meth:`run` unless the kind trains
+        on something else than it answers with (teacher-forced logits vs generated text)."""
+        return self.run(module, task, batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
 
     @abstractmethod
     def loss(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module, reduction: str = "mean") -> torch.Tensor:

@@ -14,7 +14,7 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.heads import ClassificationHead
 from seqadapt.kinds import text_inputs
-from seqadapt.kinds.base import TaskKind, warn_unseen
+from seqadapt.kinds.base import HeadContext, TaskKind, warn_unseen
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
@@ -91,10 +91,8 @@ class ClassificationKind(TaskKind):
     def request(self, spec: TaskSpec, request: dict[str, Any], where: str) -> dict[str, Any]:
         return {**text_inputs.text_request(spec, request, where), "label": -1}
 
-    def make_head(
-        self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float, train: Dataset | None
-    ) -> nn.Module:
-        return ClassificationHead(hidden_size, len(spec.labels), pooling, dropout)
+    def make_head(self, spec: TaskSpec, context: HeadContext, train: Dataset | None) -> nn.Module:
+        return ClassificationHead(context.hidden_size, len(spec.labels), context.pooling, context.dropout)
 
     def loss(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module, reduction: str = "mean") -> torch.Tensor:
         return F.cross_entropy(outputs, labels, reduction=reduction)

@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.kinds import text_inputs
-from seqadapt.kinds.base import RequestError, TaskKind
+from seqadapt.kinds.base import HeadContext, RequestError, TaskKind
 from seqadapt.kinds.collate import PadCollator
 from seqadapt.kinds.spans import Span, decode
 from seqadapt.kinds.squad_metric import squad_scores
@@ -143,11 +143,9 @@ class ExtractiveQAKind(TaskKind):
             row[column] = value
         return row
 
-    def make_head(
-        self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float, train: Dataset | None
-    ) -> nn.Module:
+    def make_head(self, spec: TaskSpec, context: HeadContext, train: Dataset | None) -> nn.Module:
         """Token-level, so ``pooling`` does not apply."""
-        return SpanHead(hidden_size, dropout)
+        return SpanHead(context.hidden_size, context.dropout)
 
     def loss(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module, reduction: str = "mean") -> torch.Tensor:
         """Per window, the mean of the start and the end token's cross-entropy."""

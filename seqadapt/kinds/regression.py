@@ -22,7 +22,7 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.heads import Pooling, check_pooling, pool
 from seqadapt.kinds import text_inputs
-from seqadapt.kinds.base import TaskKind
+from seqadapt.kinds.base import HeadContext, TaskKind
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
@@ -123,10 +123,8 @@ class RegressionKind(TaskKind):
     def request(self, spec: TaskSpec, request: dict[str, Any], where: str) -> dict[str, Any]:
         return {**text_inputs.text_request(spec, request, where), "label": 0.0}
 
-    def make_head(
-        self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float, train: Dataset | None
-    ) -> nn.Module:
-        head = RegressionHead(hidden_size, pooling, dropout)  # type: ignore[arg-type]
+    def make_head(self, spec: TaskSpec, context: HeadContext, train: Dataset | None) -> nn.Module:
+        head = RegressionHead(context.hidden_size, context.pooling, context.dropout)  # type: ignore[arg-type]
         if train is not None:
             head.fit_targets(torch.tensor(train["label"], dtype=torch.float64))
         return head

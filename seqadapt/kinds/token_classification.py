@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.kinds import entities
-from seqadapt.kinds.base import RequestError, TaskKind, warn_unseen
+from seqadapt.kinds.base import HeadContext, RequestError, TaskKind, warn_unseen
 from seqadapt.kinds.classification import normalised_entropy
 from seqadapt.kinds.collate import PadCollator
 from seqadapt.kinds.text_inputs import require_columns
@@ -145,10 +145,8 @@ class TokenClassificationKind(TaskKind):
             )
         return {"tokens": list(words), "tags": [0] * len(words)}
 
-    def make_head(
-        self, spec: TaskSpec, hidden_size: int, pooling: str, dropout: float, train: Dataset | None
-    ) -> nn.Module:
-        return TokenClassificationHead(hidden_size, len(spec.labels), dropout)
+    def make_head(self, spec: TaskSpec, context: HeadContext, train: Dataset | None) -> nn.Module:
+        return TokenClassificationHead(context.hidden_size, len(spec.labels), context.dropout)
 
     def loss(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module, reduction: str = "mean") -> torch.Tensor:
         """Each example's mean cross-entropy over its labelled tokens (0 if it has none), averaged or summed."""

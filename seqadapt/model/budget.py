@@ -28,7 +28,7 @@ def parameter_budget(module: SeqAdaptModule, name: str) -> ParameterBudget:
     norms = 0
     if module.strategy.adapters == "per_task":
         norms = sum(p.numel() for norm in module.adapters.norms for p in norm.norms[name].parameters())
-    element = next(module.heads[name].parameters()).element_size()
+    element = next(module.task_parameters(name), next(module.backbone.parameters())).element_size()  # a text-to-text head has none
     return ParameterBudget(
         adapter_params=total - head - norms,
         head_params=head,

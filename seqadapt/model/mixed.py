@@ -28,6 +28,13 @@ def mixed_outputs(
         with module.routed_to(tasks[0]):
             return list(module(input_ids, attention_mask, token_type_ids))
     rows = {task: [i for i, t in enumerate(tasks) if t == task] for task in dict.fromkeys(tasks)}
+    if not all(module.kind(task).shares_passes for task in rows):  # e.g. generation: one routed pass per task
+        outputs = [input_ids.new_empty(0)] * len(tasks)
+        for task, index in rows.items():
+            part = None if token_type_ids is None else token_type_ids[index]
+            for i, row in zip(index, mixed_outputs(module, input_ids[index], attention_mask[index], [task] * len(index), part)):
+                outputs[i] = row
+        return outputs
     by_adapter: dict[str | None, list[int]] = {}
     for task, index in rows.items():
         by_adapter.setdefault(module.adapter_of(task), []).extend(index)

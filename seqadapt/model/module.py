@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from datasets import Dataset
 from torch import nn
-from transformers import PreTrainedModel, get_linear_schedule_with_warmup
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from seqadapt.adapters import AdapterConfig, TaskAdapters, TaskRouter
 from seqadapt.backbone import freeze
@@ -18,6 +18,7 @@ from seqadapt.data.tasks import TaskSpec
 from seqadapt.distributed import ignore_frozen_under_ddp
 from seqadapt.families import model_family, num_hidden_states, token_states
 from seqadapt.kinds import TaskKind, kind_of
+from seqadapt.kinds.base import HeadContext
 from seqadapt.model.checkpoint import without_frozen_backbone
 from seqadapt.model.steps import batch_loss
 from seqadapt.model.task_tensors import TaskTensors
@@ -57,6 +58,7 @@ class SeqAdaptModule(pl.LightningModule):
         head_dropout: float = 0.1,
         optim: OptimConfig = OptimConfig(),
         selection: SelectionConfig = SelectionConfig(),
+        tokenizer: PreTrainedTokenizerBase | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -72,6 +74,7 @@ class SeqAdaptModule(pl.LightningModule):
         self.pooling = self.family.pooling if pooling == "auto" else pooling
         self.head_dropout = head_dropout
         self.optim = optim
+        self.tokenizer = tokenizer  # what heads that generate decode with (text-to-text tasks)
         self._active: list[str] = []
         self.tensors = TaskTensors(self)
         self.backbone_params = sum(p.numel() for p in backbone.parameters())  # before any task adds its own
@@ -110,8 +113,10 @@ class SeqAdaptModule(pl.LightningModule):
         if not self.strategy.train_backbone:
             self.backbone.eval()  # new adapters live inside the backbone: keep the whole tree in eval mode
         ref = next(self.backbone.parameters())
-        kind, hidden = kind_of(spec), self.backbone.config.hidden_size
-        head = kind.make_head(spec, hidden, self.pooling, self.head_dropout, train)
+        kind = kind_of(spec)
+        context = HeadContext(self.backbone.config.hidden_size, self.pooling, self.head_dropout, self.backbone,
+                              self.family, self.tokenizer)
+        head = kind.make_head(spec, context, train)
         self.heads[spec.name] = head.to(device=ref.device, dtype=ref.dtype)
         self.selection.add_task(spec.name, kind.prototype_classes(spec), ref.device)
         self.specs[spec.name] = spec
@@ -188,11 +193,11 @@ class SeqAdaptModule(pl.LightningModule):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Outputs of the active task's head."""
+        """Outputs of the active task, as its kind runs it (:meth:`~seqadapt.kinds.TaskKind.run`)."""
         task = self.active_task
         if task is None:
             raise RuntimeError("no single active task: call set_active_task(name) before the forward pass")
-        return self.heads[task](self.encode(input_ids, attention_mask, token_type_ids), attention_mask)
+        return self.kind(task).run(self, task, input_ids, attention_mask, token_type_ids)
 
     # -------------------------------------------------------------- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

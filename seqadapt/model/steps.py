@@ -11,26 +11,29 @@ if TYPE_CHECKING:
 
 
 def batch_loss(module: SeqAdaptModule, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
-    """One batch of the active task, or (with ``task_index``, joint training) of several: one backbone pass,
-    each row through its own task's head and loss, averaged over the batch."""
-    hidden = module.encode(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+    """One batch of the active task (what its kind trains on, :meth:`~seqadapt.kinds.TaskKind.train_outputs`),
+    or (with ``task_index``, joint training) of several: one backbone pass, each row through its own task's head
+    and loss, averaged over the batch."""
     if "task_index" not in batch:
-        if module.active_task is None:
+        task = module.active_task
+        if task is None:
             raise RuntimeError("no single active task: call set_active_task(name) before the forward pass")
-        return _task_loss(module, module.active_task, hidden, batch, split, reduction="mean")
+        return _task_loss(module, task, module.kind(task).train_outputs(module, task, batch), batch, split, "mean")
+    hidden = module.encode(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
     total = hidden.new_zeros(())
     for index in batch["task_index"].unique().tolist():
         rows = batch["task_index"] == index
         part = {key: value[rows] for key, value in batch.items()}
-        total = total + _task_loss(module, module.active_tasks[index], hidden[rows], part, split, reduction="sum")
+        task = module.active_tasks[index]
+        outputs = module.heads[task](hidden[rows], part["attention_mask"])
+        total = total + _task_loss(module, task, outputs, part, split, reduction="sum")
     return total / len(batch["labels"])
 
 
 def _task_loss(
-    module: SeqAdaptModule, task: str, hidden: torch.Tensor, batch: dict[str, torch.Tensor], split: str, reduction: str
+    module: SeqAdaptModule, task: str, outputs: torch.Tensor, batch: dict[str, torch.Tensor], split: str, reduction: str
 ) -> torch.Tensor:
     kind, labels, head = module.kind(task), batch["labels"], module.heads[task]
-    outputs = head(hidden, batch["attention_mask"])
     loss = kind.loss(outputs, labels, head, reduction=reduction)
     on_step, size = split == "train", len(labels)
     mean = loss if reduction == "mean" else loss / size

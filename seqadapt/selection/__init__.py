@@ -4,11 +4,18 @@ per-stage measurement of them."""
 from seqadapt.selection.candidates import CandidateBatch
 from seqadapt.selection.config import SelectionConfig
 from seqadapt.selection.report import evaluate_selection
-from seqadapt.selection.selectors import DEFAULT_SELECTOR, SELECTORS, Selector, check_selectors, get_selector
+from seqadapt.selection.selectors import (
+    DEFAULT_SELECTOR,
+    SELECTORS,
+    Selector,
+    check_selectors,
+    get_selector,
+    selectors_for,
+)
 from seqadapt.selection.state import SelectionState
 from seqadapt.selection.statistics import TaskStatistics
 
 __all__ = [
     "DEFAULT_SELECTOR", "SELECTORS", "CandidateBatch", "SelectionConfig", "SelectionState", "Selector", "TaskStatistics",
-    "check_selectors", "evaluate_selection", "get_selector",
+    "check_selectors", "evaluate_selection", "get_selector", "selectors_for",
 ]

@@ -24,6 +24,9 @@ share one interface, :class:`Selector`. Two kinds of cost:
     divided by log(number of labels), so 2- and 8-label tasks compete on one scale.
   - ``calibrated_entropy``: the same after dividing each head's outputs by its
     temperature, fitted on the task's validation split (NLL).
+  - ``perplexity``: the lowest loss of the input itself under each candidate's
+    adapters and the frozen language-model head (decoder-only backbones;
+    :mod:`seqadapt.selection.perplexity`).
 
 :class:`CandidateBatch` runs each pass at most once, so the stream's
 per-stage report reads the candidates' logits of one pass for the entropy
@@ -40,12 +43,15 @@ import torch
 from seqadapt.selection.candidates import CandidateBatch
 from seqadapt.selection.config import SelectionConfig
 from seqadapt.selection.combine import gaussian_model, mahalanobis_scores, ridge_model, ridge_scores
+from seqadapt.selection.perplexity import PerplexitySelector
 
 
 class Selector(Protocol):
-    """Scores [B, C]: how well each of a batch's B rows fits each of its C candidate tasks (higher is better)."""
+    """Scores [B, C]: how well each of a batch's B rows fits each of its C candidate tasks (higher is better).
+    ``needs_decoder``: it runs on decoder-only backbones only."""
 
     name: str
+    needs_decoder: bool
 
     def scores(self, batch: CandidateBatch) -> torch.Tensor: ...
 
@@ -55,6 +61,7 @@ class EntropySelector:
     (:meth:`~seqadapt.kinds.TaskKind.confidence`: over classes, over a tagger's tokens, over span positions)."""
 
     name = "entropy"
+    needs_decoder = False
     calibrated = False
 
     def scores(self, batch: CandidateBatch) -> torch.Tensor:
@@ -78,6 +85,7 @@ class PrototypeSelector:
     """Nearest class centroid (cosine) of the bare backbone's pooled feature, over all candidates' classes."""
 
     name = "prototype"
+    needs_decoder = False
 
     def scores(self, batch: CandidateBatch) -> torch.Tensor:
         stats = batch.module.selection.require_fitted(batch.candidates, self.name)
@@ -88,6 +96,7 @@ class MahalanobisSelector:
     """Nearest class mean under a shared, shrunk covariance (linear discriminant analysis over all classes)."""
 
     name = "mahalanobis"
+    needs_decoder = False
 
     def scores(self, batch: CandidateBatch) -> torch.Tensor:
         state, candidates = batch.module.selection, batch.candidates
@@ -101,6 +110,7 @@ class RanpacSelector:
     """RanPAC: ridge regression on relu(W x) over all classes, W random and fixed (Zhou et al. 2023's RP + ridge)."""
 
     name = "ranpac"
+    needs_decoder = False
 
     def scores(self, batch: CandidateBatch) -> torch.Tensor:
         state, candidates = batch.module.selection, batch.candidates
@@ -118,7 +128,8 @@ class RanpacSelector:
 SELECTORS: dict[str, Selector] = {
     selector.name: selector
     for selector in (
-        EntropySelector(), CalibratedEntropySelector(), PrototypeSelector(), MahalanobisSelector(), RanpacSelector()
+        EntropySelector(), CalibratedEntropySelector(), PrototypeSelector(), MahalanobisSelector(), RanpacSelector(),
+        PerplexitySelector(),
     )
 }
 DEFAULT_SELECTOR = MahalanobisSelector.name  # the best measured (README: Inference without task IDs)
@@ -130,11 +141,22 @@ def get_selector(name: str) -> Selector:
     return SELECTORS[name]
 
 
-def check_selectors(names: Iterable[str], config: SelectionConfig | None = None) -> list[str]:
-    """The selector names, checked before any training starts (with ``config``: also that it can run them)."""
+def selectors_for(architecture: str) -> list[str]:
+    """The selectors that run on a backbone of ``architecture`` (``encoder``, ``decoder``, ``encoder_decoder``)."""
+    return [name for name, selector in SELECTORS.items() if architecture == "decoder" or not selector.needs_decoder]
+
+
+def check_selectors(names: Iterable[str], config: SelectionConfig | None = None, architecture: str | None = None) -> list[str]:
+    """The selector names, checked before any training starts (with ``config`` and the backbone's
+    ``architecture``: also that it can run them)."""
     names = list(names)
     for name in names:
         get_selector(name)
+    if architecture is not None:
+        wrong = [name for name in names if name not in selectors_for(architecture)]
+        if wrong:
+            raise ValueError(f"selection.selectors has {wrong}, which need a decoder-only language model (e.g. "
+                             f"backbone=smollm2); this backbone is {architecture.replace('_', '-')}: drop them")
     if config is not None and RanpacSelector.name in names and config.projection_dim == 0:
         raise ValueError(
             "selection.selectors has 'ranpac', which needs a random projection, but selection.projection_dim is 0: "

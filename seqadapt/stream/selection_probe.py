@@ -25,7 +25,7 @@ class TaskSelectionProbe(StreamCallback):
         self._memo: dict[tuple[str, int], dict[str, Any]] | None = None
 
     def on_stream_start(self, run: StreamRun) -> None:
-        check_selectors(self.selectors, run.module.selection.config)
+        check_selectors(self.selectors, run.module.selection.config, run.module.family.architecture)
         remembers = run.module.strategy.isolates_tasks and run.verifier.guard.mode == "strict"
         self._memo = {} if remembers else None
 

@@ -11,7 +11,7 @@ import pytest
 from seqadapt.artefacts import ArtefactError, read_manifest, task_artefact_dir
 from seqadapt.data import SplitSizes, build_splits, load_task_spec, read_source
 from seqadapt.cli.predict import main
-from seqadapt.selection import SELECTORS
+from seqadapt.selection import selectors_for
 from seqadapt.serving import environment_note, load_stream
 from seqadapt.cli.train import run
 from tests.conftest import TOY_TASKS, write_toy_task
@@ -25,7 +25,7 @@ def run_dir(tmp_path_factory):
     task_dir.mkdir()
     for name in TOY_TASKS:
         write_toy_task(task_dir, name)
-    every = ",".join(SELECTORS)
+    every = ",".join(selectors_for("encoder"))
     cfg = compose_train([*FAST, f"task_dir={task_dir}", "tasks.order=[colors,animals]", "trainer.max_epochs=3",
                          f"selection.selectors=[{every}]", "selection.projection_dim=64"])
     run(cfg, root / "run")
@@ -92,7 +92,7 @@ def test_without_task_a_plain_line_is_refused_with_the_fix(run_dir, capsys):
     assert "input line 1 is not a JSON object with a \"task\" name" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("selector", sorted(SELECTORS))
+@pytest.mark.parametrize("selector", sorted(selectors_for("encoder")))
 def test_without_a_task_predictions_reproduce_the_runs_task_selection_record(run_dir, selector, capsys):
     directory, task_dir, cfg = run_dir
     stream = load_stream(directory)

@@ -76,3 +76,29 @@ def save_tiny_family(model_type: str, folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def write_toy_text_task(task_dir: Path, name: str = "color_words", n: int = 160) -> None:
+    """A text-to-text twin of the toy ``colors`` task: the target is the colour a sentence names."""
+    import csv
+    import random
+
+    import yaml
+
+    rng = random.Random(name)
+    classes = TOY_TASKS["colors"]
+    for split, count in (("train", n), ("test", n // 2)):
+        with open(task_dir / f"{name}_{split}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["sentence", "colour"])
+            for _ in range(count):
+                colour = rng.choice(sorted(classes))
+                words = rng.sample(FILLER, 5)
+                words.insert(rng.randrange(6), rng.choice(classes[colour]))
+                writer.writerow([" ".join(words), colour])
+    definition = {
+        "name": name, "type": "text_to_text", "input_field": "sentence", "target_field": "colour",
+        "prompt": "{input} colour:", "max_target_length": 4,
+        "source": {"kind": "local_files", "format": "csv", "files": {"train": f"{name}_train.csv", "test": f"{name}_test.csv"}},
+    }
+    (task_dir / f"{name}.yaml").write_text(yaml.safe_dump(definition), encoding="utf-8")

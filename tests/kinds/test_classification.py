@@ -8,6 +8,7 @@ from datasets import Dataset
 
 from seqadapt.data import TaskDataError, TaskDefinitionError, TaskSpec
 from seqadapt.kinds import TASK_KINDS, RequestError, get_kind, kind_of
+from seqadapt.kinds.base import HeadContext
 
 SPEC = TaskSpec(name="t", labels=("neg", "pos"), source={}, text_field="body", label_field="y",
                 label_map={"0": "neg", "1": "pos"}, drop_labels=("x",))
@@ -39,7 +40,7 @@ def test_encode_tokenises_once_with_labels_and_the_collator_pads(tokenizer):
 def test_loss_metrics_fingerprint_and_prediction_follow_the_logits():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
     labels = torch.tensor([0, 1, 1])
-    head = KIND.make_head(SPEC, hidden_size=8, pooling="mean", dropout=0.0, train=None)
+    head = KIND.make_head(SPEC, HeadContext(hidden_size=8, pooling="mean", dropout=0.0), train=None)
     targets = {"labels": labels}
     assert KIND.metrics(SPEC, logits, targets, None, head) == {"accuracy": 2 / 3} and KIND.primary_metric == "accuracy"
     assert KIND.correct(logits, targets, head).tolist() == [True, True, False]

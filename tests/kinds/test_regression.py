@@ -12,7 +12,7 @@ from seqadapt.backbone import package_path
 from seqadapt.data.formats.tables import read_tsv
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.errors import TaskDataError, TaskDefinitionError
-from seqadapt.kinds.base import RequestError
+from seqadapt.kinds.base import HeadContext, RequestError
 from seqadapt.kinds.regression import RegressionHead, RegressionKind, average_ranks, pearson
 
 KIND = RegressionKind()
@@ -29,7 +29,7 @@ def spec(**keys) -> TaskSpec:
 
 
 def fitted_head(targets: list[float]) -> RegressionHead:
-    return KIND.make_head(spec(), 4, "mean", 0.0, Dataset.from_dict({"text": ["x"] * len(targets), "label": targets}))
+    return KIND.make_head(spec(), HeadContext(4, "mean", 0.0), Dataset.from_dict({"text": ["x"] * len(targets), "label": targets}))
 
 
 def test_the_definition_refuses_labels_label_map_and_other_than_two_text_fields():
@@ -84,7 +84,7 @@ def test_the_head_keeps_the_training_targets_mean_and_std_and_answers_in_their_u
     hidden = torch.tensor([[[1.0] * 4, [3.0] * 4]])  # mean pooling over the one real token: all ones
     out = head(hidden, torch.tensor([[1, 0]]))
     assert out.shape == (1,) and out.item() == pytest.approx(3.0 + math.sqrt(2.5) * (8.0 + 0.5))
-    fresh = KIND.make_head(spec(), 4, "mean", 0.0, None)  # an artefact's head, before its tensors load
+    fresh = KIND.make_head(spec(), HeadContext(4, "mean", 0.0), None)  # an artefact's head, before its tensors load
     assert (fresh.mean.item(), fresh.std.item()) == (0.0, 1.0) and {"mean", "std"} <= set(fresh.state_dict())
     fresh.load_state_dict(head.state_dict())
     assert fresh(hidden, torch.tensor([[1, 0]])).item() == out.item()

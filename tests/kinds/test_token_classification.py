@@ -9,7 +9,7 @@ from datasets import Dataset
 
 from seqadapt import kinds
 from seqadapt.data import TaskDataError, TaskDefinitionError, TaskSpec
-from seqadapt.kinds.base import RequestError
+from seqadapt.kinds.base import HeadContext, RequestError
 from seqadapt.kinds.token_classification import TokenClassificationHead, TokenClassificationKind
 
 KIND = TokenClassificationKind()
@@ -83,7 +83,7 @@ def test_encode_labels_the_first_sub_token_of_each_word_and_the_collator_pads(to
 
 
 def test_the_head_tags_every_token():
-    head = KIND.make_head(spec(), hidden_size=8, pooling="mean", dropout=0.0, train=None)
+    head = KIND.make_head(spec(), HeadContext(hidden_size=8, pooling="mean", dropout=0.0), train=None)
     assert isinstance(head, TokenClassificationHead) and head(torch.randn(2, 7, 8), torch.ones(2, 7)).shape == (2, 7, 5)
 
 

