@@ -79,19 +79,24 @@ def bench_family(name: str, seq_len: int, steps: int, warmup: int) -> dict[str, 
     }
 
 
-def markdown(results: dict[str, Any]) -> str:
-    lines = [f"Measured on {results['machine']} with torch {torch.__version__}, transformers {transformers.__version__}; "
-             f"batch {BATCH}, fp32, Houlsby adapters m={BOTTLENECK}, median of {results['steps']} steps after "
-             f"{results['warmup']} warm-up.", "",
-             "| backbone | type | params | one task's params (share) | adapter step (s) | full FT step (s) | adapter / FT "
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    """One markdown row per backbone (also a section of ``bench.run``'s report)."""
+    lines = ["| backbone | type | params | one task's params (share) | adapter step (s) | full FT step (s) | adapter / FT "
              "| bare forward (s) | with adapters (s) | overhead | adapter FLOP share |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results["rows"]:
+    for r in rows:
         s, f = r["step_seconds"], r["forward_seconds"]
         lines.append(f"| {r['backbone']} | {r['model_type']} | {r['backbone_params'] / 1e6:.1f}M | {r['task_params']:,} "
                      f"({r['task_share']:.2%}) | {s['adapter']:.3f} | {s['finetune']:.3f} | {r['adapter_vs_finetune']:.2f}x "
                      f"| {f['bare']:.4f} | {f['adapters']:.4f} | {r['overhead']:+.1%} | {r['flop_share']:.1%} |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    head = (f"Measured on {results['machine']} with torch {torch.__version__}, transformers {transformers.__version__}; "
+            f"batch {BATCH}, fp32, Houlsby adapters m={BOTTLENECK}, median of {results['steps']} steps after "
+            f"{results['warmup']} warm-up.")
+    return "\n".join([head, "", *table(results["rows"])]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,6 +29,7 @@ from bench.common import (
     BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, TASK, build_module, interleaved_medians, logits_of, progress, random_batch,
     train_step_fn,
 )
+from bench import families
 from bench.selection_cost import bench_selection
 from bench.selection_cost import markdown as selection_markdown
 from seqadapt import __version__
@@ -390,6 +391,11 @@ def to_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {r['backbone']} | {r['seq_len']} | {r['adapter']['loaded_rss_mb']:.0f} | "
                      f"{r['adapter']['peak_rss_mb']:.0f} | {r['finetune']['peak_rss_mb']:.0f} | "
                      f"{r['adapter_vs_finetune_peak']:.2f} |")
+    if results.get("families"):
+        lines += ["", "Other model families at seq len 64 (a decoder-only and an encoder-decoder; `python -m bench.families`): "
+                  "adapter vs full fine-tuning step, and the forward pass heads read with one task's adapters vs bare, "
+                  "beside the adapters' share of FLOPs counted by `torch.utils.flop_counter`.", "",
+                  *families.table(results["families"])]
     lines += selection_markdown(results["selection"])
     g = results["guard"]
     final = g["final_full_check"]
@@ -457,6 +463,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--selection-tasks", type=int, nargs="+", default=[4, 20],
                         help="task counts T at which serving without task IDs is timed")
     parser.add_argument("--selection-inputs", type=int, default=256, help="inputs timed per selector and T")
+    parser.add_argument("--families", nargs="*", default=["smollm2-135m", "t5-small-random"],
+                        choices=list(families.FAMILY_BACKBONES),
+                        help="other model families, one row each at seq len 64 (bench.families); none: leave out")
     parser.add_argument("--memory-child", nargs=4, metavar=("BACKBONE", "STRATEGY", "SEQ_LEN", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -477,6 +486,10 @@ def main(argv: list[str] | None = None) -> None:
     for b, n in grid:
         progress(f"peak memory: {b}, seq len {n}")
         results["memory"].append(bench_memory(b, n))
+    results["families"] = []
+    for name in args.families:
+        progress(f"families: {name}, seq len 64")
+        results["families"].append(families.bench_family(name, 64, args.steps, args.warmup))
     progress(f"serving without task IDs: T = {', '.join(map(str, args.selection_tasks))}")
     results["selection"] = bench_selection(args.backbones[0], tuple(args.selection_tasks), args.selection_inputs, 64)
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,7 @@ def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tm
         "adapter_vs_finetune_peak": 0.5,
     })  # the child process is exercised on its own below
     bench.main(["--steps", "2", "--warmup", "1", "--guard-tasks", "1", "3", "--out", str(tmp_path), "--skip-peers",
-                "--selection-tasks", "2", "3", "--selection-inputs", "70"])
+                "--selection-tasks", "2", "3", "--selection-inputs", "70", "--families"])
     results = json.loads((tmp_path / "results.json").read_text())
     (training,) = results["training"]
     assert training["step_seconds"]["adapter"] > 0 and training["step_seconds"]["finetune"] > 0

@@ -37,3 +37,32 @@ def test_minilm_learns_two_real_tasks_without_forgetting(tmp_path):
         assert final[j] >= majority + 0.2, f"{task}: accuracy {final[j]:.3f} vs majority class {majority:.3f}"
     assert results["metrics"]["bwt"] == 0.0
     assert all(stage["guard"]["passed"] for stage in results["stages"])
+
+
+def test_the_offline_decoder_loads_as_a_llama_and_adapts_generates_and_pads_with_eos():
+    """SmolLM2-135M from its PyPI package (GGUF, dequantised): what backbone=smollm2 runs on."""
+    import torch
+
+    from seqadapt.adapters import AdapterConfig
+    from seqadapt.backbone import BackboneConfig, load_backbone
+    from seqadapt.data import TaskSpec
+    from seqadapt.families.generation import greedy
+    from seqadapt.model import SeqAdaptModule
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["backbone=smollm2"])
+    backbone = load_backbone(BackboneConfig(**cfg.backbone))
+    model, tok = backbone.model, backbone.tokenizer
+    assert model.config.model_type == "llama" and model.config.num_hidden_layers == 30
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008
+    assert tok.pad_token is not None and model.get_input_embeddings().num_embeddings == 49_152
+    module = SeqAdaptModule(model, AdapterConfig(bottleneck=16, init_scale=0.0), tokenizer=tok)
+    batch = tok(["The capital of France is", "Past tense of walk:"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        bare = module.encode(batch["input_ids"], batch["attention_mask"])
+        module.add_task(TaskSpec(name="t", source={}, type="text_to_text"))
+        with module.routed_to("t"):
+            assert torch.equal(module.encode(batch["input_ids"], batch["attention_mask"]), bare)
+            ids, _ = greedy(model, module.family, batch["input_ids"][:1], batch["attention_mask"][:1], 3,
+                            tok.eos_token_id, tok.pad_token_id)
+    assert "Paris" in tok.decode(ids[0][ids[0] >= 0])  # the pretrained LM, intact under zero-initialised adapters

