@@ -18,10 +18,11 @@ from typing import Any
 import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
+from transformers import AutoConfig
 
 from bench.common import BATCH, BOTTLENECK, DEVICE, PACKAGE, TASK, interleaved_medians, progress, random_batch, train_step_fn
 from seqadapt.adapters import AdapterConfig
-from seqadapt.backbone import BackboneConfig, load_backbone
+from seqadapt.backbone import BackboneConfig, auto_class, load_backbone
 from seqadapt.data import TaskSpec
 from seqadapt.model import SeqAdaptModule, parameter_budget
 from seqadapt.strategies import STRATEGIES
@@ -35,6 +36,40 @@ FAMILY_BACKBONES = {
         model_config={"model_type": "t5", "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_layers": 6, "num_heads": 8},
     ),
 }
+
+
+# The shapes of the Hub models README names (from their config.json), for parameter shares without weights.
+HUB_SHAPES = {
+    "gpt2": {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257},
+    "Qwen/Qwen2.5-0.5B": {"model_type": "qwen2", "hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14,
+                          "num_key_value_heads": 2, "intermediate_size": 4864, "vocab_size": 151936,
+                          "tie_word_embeddings": True},
+    "meta-llama/Llama-3.2-1B": {"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16,
+                                "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 8192,
+                                "vocab_size": 128256, "tie_word_embeddings": True},
+    "t5-small": {"model_type": "t5", "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_layers": 6, "num_heads": 8,
+                 "vocab_size": 32128},
+    "facebook/bart-base": {"model_type": "bart", "d_model": 768, "encoder_layers": 6, "decoder_layers": 6,
+                           "encoder_attention_heads": 12, "decoder_attention_heads": 12, "encoder_ffn_dim": 3072,
+                           "decoder_ffn_dim": 3072, "vocab_size": 50265},
+}
+
+
+def parameter_shares(bottleneck: int = BOTTLENECK) -> list[dict[str, Any]]:
+    """One binary classification task's parameters (Houlsby adapters of size m in every layer of every stack, and
+    its head) against each Hub model's, counted on the meta device: shapes only, nothing downloaded or allocated."""
+    rows = []
+    for name, shape in HUB_SHAPES.items():
+        shape = dict(shape)
+        config = AutoConfig.for_model(shape.pop("model_type"), **shape)
+        with torch.device("meta"):
+            module = SeqAdaptModule(auto_class(config.model_type).from_config(config), AdapterConfig(bottleneck=bottleneck))
+            module.add_task(TaskSpec(name=TASK, labels=("0", "1"), source={}))
+        budget = parameter_budget(module, TASK)
+        rows.append({"model": name, "model_type": config.model_type, "backbone_params": module.backbone_params,
+                     "adapter_slots": len(module.adapters.slots), "task_params": budget.total_params,
+                     "task_share": budget.total_params / module.backbone_params})
+    return rows
 
 
 def build(config: BackboneConfig, strategy: str) -> SeqAdaptModule:
@@ -96,7 +131,12 @@ def markdown(results: dict[str, Any]) -> str:
     head = (f"Measured on {results['machine']} with torch {torch.__version__}, transformers {transformers.__version__}; "
             f"batch {BATCH}, fp32, Houlsby adapters m={BOTTLENECK}, median of {results['steps']} steps after "
             f"{results['warmup']} warm-up.")
-    return "\n".join([head, "", *table(results["rows"])]) + "\n"
+    shares = ["", f"One binary task's parameters (Houlsby m={BOTTLENECK} in every layer of every stack + head) per Hub "
+              "model, counted from its shape on the meta device:", "",
+              "| model | type | params | adapter slots | one task's params | share |", "|---|---|---|---|---|---|"]
+    shares += [f"| `{r['model']}` | {r['model_type']} | {r['backbone_params'] / 1e6:.1f}M | {r['adapter_slots']} | "
+               f"{r['task_params']:,} | {r['task_share']:.2%} |" for r in results["shares"]]
+    return "\n".join([head, "", *table(results["rows"]), *shares]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     machine = f"{DEVICE.type}: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
-    results: dict[str, Any] = {"machine": machine, "steps": args.steps, "warmup": args.warmup, "rows": []}
+    results: dict[str, Any] = {"machine": machine, "steps": args.steps, "warmup": args.warmup, "rows": [],
+                               "shares": parameter_shares()}
     for name in args.backbones:
         progress(f"families: {name}, seq len {args.seq_len}")
         results["rows"].append(bench_family(name, args.seq_len, args.steps, args.warmup))

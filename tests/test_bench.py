@@ -112,3 +112,6 @@ def test_the_families_section_measures_a_decoder_and_an_encoder_decoder(monkeypa
         assert row["step_seconds"]["adapter"] > 0 and row["forward_seconds"]["adapters"] > 0
         assert row["flop_share"] > 0 and row["task_share"] > 0  # tiny models: m=64 adapters outweigh d=32 layers
     assert "| gpt2 | gpt2 |" in (tmp_path / "results.md").read_text()
+    shares = {row["model"]: row for row in json.loads((tmp_path / "results.json").read_text())["shares"]}
+    assert shares["gpt2"]["backbone_params"] == 124_439_808 and shares["t5-small"]["backbone_params"] == 60_506_624
+    assert shares["t5-small"]["adapter_slots"] == 2 * 2 * 6  # two per layer, encoder and decoder
