@@ -41,8 +41,9 @@ def build_tasks(cfg: DictConfig) -> list[TaskSplits]:
 
 
 def build_module(cfg: DictConfig, backbone: Backbone) -> SeqAdaptModule:
+    strategy = get_strategy(cfg.strategy.name, cfg.strategy.get("top_k"))
     return SeqAdaptModule(
-        backbone.model, AdapterConfig(**container(cfg.adapter)), strategy=get_strategy(cfg.strategy.name),
+        backbone.model, AdapterConfig(**container(cfg.adapter)), strategy=strategy,
         pooling=cfg.pooling, head_dropout=cfg.head_dropout, optim=OptimConfig(**cfg.optim),
         selection=SelectionConfig.from_mapping(container(cfg.selection)), tokenizer=backbone.tokenizer,
     )

@@ -61,6 +61,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "selection.ridge": _or_absent(_real(1e-12, 1e6)),
     "selection.projection_dim": _or_absent(_whole(0)),
     "selection.projection_seed": _or_absent(_whole(0)),
+    "strategy.top_k": _or_absent(_whole(1)),  # finetune_top_k: the top layers that train
 }
 
 

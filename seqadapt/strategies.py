@@ -1,15 +1,16 @@
 """Continual-learning strategies: what a task trains, and whether the stream learns tasks in turn or at once.
 
 Per-task adapters are seqadapt's method; the others are the baselines users
-compare it with. ``finetune`` and ``shared_adapter`` are expected to forget,
-so the guard records their changes instead of stopping them (``guard.mode``
-defaults to ``report`` for them); ``joint`` trains all tasks in one stage and
-is the multitask upper bound.
+compare it with. ``finetune``, ``finetune_top_k`` (the top ``k`` layers of the
+backbone), ``layernorm`` (only its LayerNorms; Houlsby et al. 2019's baselines)
+and ``shared_adapter`` are expected to forget, so the guard records their
+changes instead of stopping them (``guard.mode`` defaults to ``report`` for
+them); ``joint`` trains all tasks in one stage and is the multitask upper bound.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 SHARED_ADAPTER = "shared"
@@ -22,6 +23,8 @@ class Strategy:
     train_backbone: bool
     joint: bool
     expects_forgetting: bool
+    scope: Literal["all", "top_k", "layer_norm"] = "all"  # which backbone parameters train, if any do
+    top_k: int | None = None  # with scope "top_k": how many of the top layers
 
     @property
     def isolates_tasks(self) -> bool:
@@ -37,10 +40,25 @@ STRATEGIES: dict[str, Strategy] = {
         "shared_adapter", adapters="shared", train_backbone=False, joint=False, expects_forgetting=True
     ),
     "joint": Strategy("joint", adapters="none", train_backbone=True, joint=True, expects_forgetting=False),
+    "finetune_top_k": Strategy(
+        "finetune_top_k", adapters="none", train_backbone=True, joint=False, expects_forgetting=True, scope="top_k",
+        top_k=1,
+    ),
+    "layernorm": Strategy(
+        "layernorm", adapters="none", train_backbone=True, joint=False, expects_forgetting=True, scope="layer_norm"
+    ),
 }
 
 
-def get_strategy(name: str) -> Strategy:
+def get_strategy(name: str, top_k: int | None = None) -> Strategy:
+    """The strategy ``name``; ``top_k`` (``strategy.top_k``) sets how many layers ``finetune_top_k`` trains."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy '{name}'; choose one of {sorted(STRATEGIES)}")
-    return STRATEGIES[name]
+    strategy = STRATEGIES[name]
+    if top_k is None:
+        return strategy
+    if strategy.scope != "top_k":
+        raise ValueError(f"strategy.top_k={top_k} applies to strategy=finetune_top_k only, not '{name}': remove it")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"strategy.top_k must be a whole number >= 1 (layers to train), got {top_k!r}")
+    return replace(strategy, top_k=top_k)

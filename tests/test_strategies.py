@@ -82,3 +82,51 @@ def test_joint_has_one_stage_and_one_row(toy_task_dir, tokenizer, tmp_path):
     assert all(value is not None for value in results["score_matrix"][0])
     assert results["metrics"]["bwt"] is None and results["metrics"]["acc"] > 0
     assert results["stages"][0]["task"] == "+".join(results["tasks"])
+
+
+@pytest.mark.parametrize("top_k", [1, 2])
+def test_finetune_top_k_trains_the_top_layers_and_the_active_head_only(top_k):
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8), strategy=get_strategy("finetune_top_k", top_k))
+    module.add_task(spec("a"))
+    module.set_active_task("a")
+    trainable = {name for name, p in module.named_parameters() if p.requires_grad}
+    layers = len(module.backbone.encoder.layer)
+    top = {f"backbone.encoder.layer.{i}." for i in range(layers - top_k, layers)}
+    assert trainable == {name for name, _ in module.named_parameters()
+                         if name.startswith(("heads.a.", *top))}
+    assert any(name.startswith(tuple(top)) for name in trainable)
+
+
+def test_finetune_top_k_beyond_the_layers_or_on_another_strategy_is_refused():
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8), strategy=get_strategy("finetune_top_k", 3))
+    module.add_task(spec("a"))
+    with pytest.raises(ValueError, match=r"strategy.top_k=3: this backbone's stack has 2 layers; choose 1..2"):
+        module.set_active_task("a")
+    with pytest.raises(ValueError, match="strategy.top_k=2 applies to strategy=finetune_top_k only"):
+        get_strategy("finetune", 2)
+    with pytest.raises(ValueError, match="strategy.top_k must be a whole number >= 1"):
+        get_strategy("finetune_top_k", 0)
+
+
+def test_layernorm_trains_only_the_backbones_layer_norms_and_the_active_head(family_dirs):
+    from seqadapt.backbone import BackboneConfig, load_backbone
+
+    for model, norm_word in ((tiny_model(), "LayerNorm"),
+                             (load_backbone(BackboneConfig(name="llama", path=str(family_dirs["llama"]))).model, "norm")):
+        module = SeqAdaptModule(model, AdapterConfig(bottleneck=8), strategy=get_strategy("layernorm"))
+        module.add_task(spec("a"))
+        module.set_active_task("a")
+        trainable = [name for name, p in module.named_parameters() if p.requires_grad]
+        backbone = [name for name in trainable if name.startswith("backbone.")]
+        assert backbone and all(norm_word in name for name in backbone)
+        assert set(trainable) - set(backbone) == {name for name, _ in module.heads["a"].named_parameters(prefix="heads.a")}
+
+
+@pytest.mark.parametrize("strategy", ["finetune_top_k", "layernorm"])
+def test_the_papers_baselines_forget_and_are_recorded_in_report_mode(strategy, toy_task_dir, tokenizer, tmp_path):
+    run = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path, strategy=strategy, guard_mode="report")
+    before = weights_hash(run.module.backbone)
+    results = run.run().to_dict()
+    assert results["completed_stages"] == 3
+    assert weights_hash(run.module.backbone) != before  # shared weights moved...
+    assert all(not stage["guard"]["passed"] for stage in results["stages"][1:])  # ...and the guard says so

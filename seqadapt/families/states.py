@@ -49,9 +49,17 @@ def token_states(
     return TokenStates(out.last_hidden_state, out.decoder_hidden_states)
 
 
+def read_stack(model: nn.Module, family: Family) -> nn.ModuleList:
+    """The layers of the stack whose states heads read (the decoder's for decoders and BART, else the first)."""
+    if not family.stacks:
+        raise ValueError(f"seqadapt does not know the layers of {type(model).__name__} "
+                         f"(model_type={model.config.model_type!r}); see the families table in README")
+    stack = family.stacks[-1] if family.states_from == "decoder" else family.stacks[0]
+    return model.base_model.get_submodule(stack.layers)
+
+
 def num_hidden_states(model: nn.Module, family: Family) -> int:
     """How many hidden states :func:`token_states` returns: the read stack's layers plus the embeddings."""
     if not family.stacks:
         return model.config.num_hidden_layers + 1
-    stack = family.stacks[-1] if family.states_from == "decoder" else family.stacks[0]
-    return len(model.base_model.get_submodule(stack.layers)) + 1
+    return len(read_stack(model, family)) + 1

