@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,22 @@ def _records(path: Path) -> list[bytes]:
     return records
 
 
-def read_offline_run(run_dir: Path) -> dict[str, Any]:
+def read_offline_run(run_dir: Path, wait_seconds: float = 15.0) -> dict[str, Any]:
     """Config, history rows, summary, run metadata and exit code of an offline run directory.
 
-    For tests and CI that assert what was logged without a W&B server.
+    For tests and CI that assert what was logged without a W&B server. W&B's service process writes the log
+    on its own schedule: a run whose exit record is not there yet is read again, for up to ``wait_seconds``
+    (on a loaded machine it lands a moment after ``finish()`` returns).
     """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        out = _read_once(run_dir)
+        if out["exit_code"] is not None or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def _read_once(run_dir: Path) -> dict[str, Any]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     (log_file,) = Path(run_dir).glob("run-*.wandb")
