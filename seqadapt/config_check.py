@@ -12,6 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from seqadapt.heads import POOLINGS
+
 
 class ConfigError(ValueError):
     """One or more config values are out of range; the message lists each key, its value and the fix."""
@@ -49,7 +51,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.batch_size": _whole(1),
     "data.eval_batch_size": _whole(1),
     "head_dropout": _real(0.0, 1.0, high_open=True),
-    "pooling": _one_of("auto", "mean", "cls", "last"),
+    "pooling": _one_of("auto", *POOLINGS),
     "optim.learning_rate": _real(1e-12, 10.0),
     "optim.weight_decay": _real(0.0, 10.0),
     "optim.warmup_ratio": _real(0.0, 1.0),

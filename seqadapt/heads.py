@@ -7,6 +7,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from seqadapt.families.states import last_real
+
 Pooling = Literal["mean", "cls", "last"]
 POOLINGS = ("mean", "cls", "last")
 
@@ -17,9 +19,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: Pooling) -> t
     if mode == "cls":
         return hidden[:, 0]
     if mode == "last":
-        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-        last = (attention_mask.long() * positions).argmax(dim=1)
-        return hidden[torch.arange(len(hidden), device=hidden.device), last]
+        return hidden[torch.arange(len(hidden), device=hidden.device), last_real(attention_mask)]
     if mode == "mean":
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)

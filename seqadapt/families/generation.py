@@ -14,18 +14,9 @@ from torch.nn import functional as F
 from transformers import GenerationConfig
 
 from seqadapt.families.family import Family
+from seqadapt.families.states import last_real, real_positions
 
 IGNORE = -100  # target positions the loss skips (padding)
-
-
-def real_positions(mask: torch.Tensor) -> torch.Tensor:
-    """Position ids counted over real tokens only (0 for padding before the first)."""
-    return (mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
-def last_real(mask: torch.Tensor) -> torch.Tensor:
-    """Each row's index of its last real token, with left or right padding."""
-    return (mask.long() * torch.arange(mask.shape[1], device=mask.device)).argmax(dim=1)
 
 
 def require_language_model(model: nn.Module, family: Family, what: str) -> None:

@@ -10,6 +10,16 @@ from torch import nn
 from seqadapt.families.family import Family
 
 
+def real_positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids counted over real tokens only (0 for padding before the first)."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def last_real(mask: torch.Tensor) -> torch.Tensor:
+    """Each row's index of its last real token, with left or right padding."""
+    return (mask.long() * torch.arange(mask.shape[1], device=mask.device)).argmax(dim=1)
+
+
 class TokenStates(NamedTuple):
     last: torch.Tensor  # [B, T, d]: what heads read
     hidden_states: tuple[torch.Tensor, ...] | None  # every layer's, embeddings first, when asked for
@@ -40,8 +50,7 @@ def token_states(
         return TokenStates(out.last_hidden_state, out.hidden_states)
     base = model.base_model
     if family.architecture == "decoder":
-        positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = base(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=False,
+        out = base(input_ids=input_ids, attention_mask=attention_mask, position_ids=real_positions(attention_mask), use_cache=False,
                    output_hidden_states=hidden_states)
         return TokenStates(out.last_hidden_state, out.hidden_states)
     # encoder-decoder read from the decoder (BART): the decoder's input is the input shifted right

@@ -65,15 +65,19 @@ def encode_texts(rows: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: 
     return rows.map(tokenize, batched=True, remove_columns=columns).rename_column("label", "labels")
 
 
-def text_request(spec: TaskSpec, request: dict[str, Any], where: str) -> dict[str, str]:
-    """A request's text field(s) as canonical columns; a missing field or one that is not text names ``where``."""
+def text_request(
+    spec: TaskSpec, request: dict[str, Any], where: str, fields: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """A request's text field(s) (``fields``, by default the task's ``spec.inputs``) as canonical columns; a
+    missing field or one that is not text names ``where``."""
+    fields = spec.inputs if fields is None else fields
     row = {}
-    for column, field in zip(COLUMNS, spec.inputs):
+    for column, field in zip(COLUMNS, fields):
         value = request.get(field)
         if not isinstance(value, str) or not value.strip():
             problem = "is missing" if field not in request else f"must be non-blank text, not {value!r}"
             raise RequestError(
-                f'{where}: "{field}" {problem}; task \'{spec.name}\' reads {list(spec.inputs)}'
+                f'{where}: "{field}" {problem}; task \'{spec.name}\' reads {list(fields)}'
             )
         row[column] = value
     return row

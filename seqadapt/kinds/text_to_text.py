@@ -20,9 +20,10 @@ from transformers import PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.families.generation import IGNORE, greedy, require_language_model, target_logits
-from seqadapt.kinds.base import HeadContext, RequestError, TaskKind
+from seqadapt.kinds.base import HeadContext, TaskKind
 from seqadapt.kinds.collate import PadCollator
-from seqadapt.kinds.text_inputs import require_columns
+from seqadapt.kinds.squad_metric import exact_match
+from seqadapt.kinds.text_inputs import require_columns, text_request
 from seqadapt.kinds.text_metrics import text_scores
 
 if TYPE_CHECKING:
@@ -125,11 +126,8 @@ class TextToTextKind(TaskKind):
         return PadCollator(tokenizer)
 
     def request(self, spec: TaskSpec, request: dict[str, Any], where: str) -> dict[str, Any]:
-        value = request.get(spec.input_field)
-        if not isinstance(value, str) or not value.strip():
-            problem = "is missing" if spec.input_field not in request else f"must be non-blank text, not {value!r}"
-            raise RequestError(f'{where}: "{spec.input_field}" {problem}; task \'{spec.name}\' reads [\'{spec.input_field}\']')
-        return {"text": spec.prompt.format(input=value), "target": "", "targets": [""]}
+        text = text_request(spec, request, where, self.input_fields(spec))["text"]
+        return {"text": spec.prompt.format(input=text), "target": "", "targets": [""]}
 
     def make_head(self, spec: TaskSpec, context: HeadContext, train: Dataset | None) -> nn.Module:
         return LanguageModelHead(context, spec.max_target_length)
@@ -160,8 +158,7 @@ class TextToTextKind(TaskKind):
         """Whether the generated text matches the trained target after the SQuAD normalisation."""
         labels = targets["labels"]
         golds = [head.tokenizer.decode(row[row >= 0].tolist(), skip_special_tokens=True) for row in labels]
-        scores = [text_scores([p], [[g]])["exact_match"] for p, g in zip(head.texts(outputs), golds)]
-        return torch.tensor(scores) == 1.0
+        return torch.tensor([exact_match(p, g) == 1.0 for p, g in zip(head.texts(outputs), golds)])
 
     def metrics(
         self, spec: TaskSpec, outputs: torch.Tensor, targets: dict[str, torch.Tensor], rows: Dataset, head: nn.Module
