@@ -86,8 +86,8 @@ def auto_class(model_type: str) -> type:
 def _from_pretrained(location: str, name: str, gguf_file: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:
-        model_type = AutoConfig.from_pretrained(location, **extra).model_type
-        model = auto_class(model_type).from_pretrained(location, **extra)
+        config = AutoConfig.from_pretrained(location, **extra)  # read once: it picks the auto class and is reused
+        model = auto_class(config.model_type).from_pretrained(location, config=config, **extra)
         return model, AutoTokenizer.from_pretrained(location, **extra)
     except OSError as err:
         raise OSError(
