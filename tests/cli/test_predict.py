@@ -32,17 +32,25 @@ def run_dir(tmp_path_factory):
     return root / "run", task_dir, cfg
 
 
+def served_test_split(stream, directory, task_dir, cfg, task):
+    """The task's test split and the served predictions for it, after checking that they score exactly the
+    accuracy its artefact was learned with."""
+    sizes = SplitSizes(train=cfg.data.train_size, val=cfg.data.val_size, test=cfg.data.test_size, seed=cfg.data.split_seed)
+    spec = load_task_spec(task, task_dir)
+    test = build_splits(spec, read_source(spec), sizes).test
+    predictions = stream.predict(test["text"], task)
+    accuracy = sum(p.answer["label"] == spec.labels[y] for p, y in zip(predictions, test["label"])) / len(test)
+    assert accuracy == read_manifest(task_artefact_dir(directory, task))["learned"]["score"]
+    return test, predictions
+
+
 def test_predictions_reproduce_the_learned_test_accuracy(run_dir):
     directory, task_dir, cfg = run_dir
     stream = load_stream(directory)
     assert stream.tasks == ["colors", "animals"]
-    sizes = SplitSizes(train=cfg.data.train_size, val=cfg.data.val_size, test=cfg.data.test_size, seed=cfg.data.split_seed)
     for task in stream.tasks:
         spec = load_task_spec(task, task_dir)
-        test = build_splits(spec, read_source(spec), sizes).test
-        predictions = stream.predict(test["text"], task)
-        accuracy = sum(p.answer["label"] == spec.labels[y] for p, y in zip(predictions, test["label"])) / len(test)
-        assert accuracy == read_manifest(task_artefact_dir(directory, task))["learned"]["score"]
+        _, predictions = served_test_split(stream, directory, task_dir, cfg, task)
         for prediction in predictions:
             assert set(prediction.answer["probabilities"]) == set(spec.labels)
             assert math.isclose(sum(prediction.answer["probabilities"].values()), 1.0, rel_tol=1e-5)

@@ -14,7 +14,7 @@ from transformers import AutoConfig, PreTrainedTokenizerFast
 
 from seqadapt.backbone import auto_class
 from seqadapt.families import family_of
-from tests.conftest import FILLER, TOY_TASKS
+from tests.conftest import FILLER, TOY_TASKS, write_toy_task
 
 _DECODER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
             "intermediate_size": 64, "max_position_embeddings": 64}
@@ -78,27 +78,14 @@ def save_tiny_family(model_type: str, folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def write_toy_text_task(task_dir: Path, name: str = "color_words", n: int = 160) -> None:
-    """A text-to-text twin of the toy ``colors`` task: the target is the colour a sentence names."""
-    import csv
-    import random
-
+def write_toy_text_task(task_dir: Path, name: str = "color_words") -> None:
+    """A text-to-text twin of the toy ``colors`` task, on its files: the target is the colour a sentence names."""
     import yaml
 
-    rng = random.Random(name)
-    classes = TOY_TASKS["colors"]
-    for split, count in (("train", n), ("test", n // 2)):
-        with open(task_dir / f"{name}_{split}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["sentence", "colour"])
-            for _ in range(count):
-                colour = rng.choice(sorted(classes))
-                words = rng.sample(FILLER, 5)
-                words.insert(rng.randrange(6), rng.choice(classes[colour]))
-                writer.writerow([" ".join(words), colour])
+    write_toy_task(task_dir, "colors")
     definition = {
-        "name": name, "type": "text_to_text", "input_field": "sentence", "target_field": "colour",
+        "name": name, "type": "text_to_text", "input_field": "sentence", "target_field": "label",
         "prompt": "{input} colour:", "max_target_length": 4,
-        "source": {"kind": "local_files", "format": "csv", "files": {"train": f"{name}_train.csv", "test": f"{name}_test.csv"}},
+        "source": {"kind": "local_files", "format": "csv", "files": {"train": "colors_train.csv", "test": "colors_test.csv"}},
     }
     (task_dir / f"{name}.yaml").write_text(yaml.safe_dump(definition), encoding="utf-8")
