@@ -7,17 +7,21 @@ module from ``bench``, so both time the same batches the same way.
 
 from __future__ import annotations
 
+import argparse
+import json
+import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqadapt.adapters import AdapterConfig
+from seqadapt.adapters import AdapterConfig, MethodConfig
 from seqadapt.backbone import BackboneConfig, load_backbone
 from seqadapt.data import TaskSpec
 from seqadapt.model import SeqAdaptModule
@@ -42,12 +46,14 @@ Batch = dict[str, torch.Tensor]
 
 
 def build_module(
-    backbone: str | BackboneConfig, strategy: str, bottleneck: int = BOTTLENECK, num_labels: int = 2
+    backbone: str | BackboneConfig, strategy: str, bottleneck: int = BOTTLENECK, num_labels: int = 2,
+    adapter: MethodConfig | None = None,
 ) -> SeqAdaptModule:
     """A backbone (a name in ``BACKBONES``, or any config) with one task (``TASK``) added and active, on the
-    benchmark device, in training mode."""
+    benchmark device, in training mode; Houlsby adapters of size ``bottleneck`` unless ``adapter`` says otherwise."""
     config = BACKBONES[backbone] if isinstance(backbone, str) else backbone
-    module = SeqAdaptModule(load_backbone(config).model, AdapterConfig(bottleneck=bottleneck), strategy=STRATEGIES[strategy])
+    adapter = adapter or AdapterConfig(bottleneck=bottleneck)
+    module = SeqAdaptModule(load_backbone(config).model, adapter, strategy=STRATEGIES[strategy])
     module.add_task(TaskSpec(name=TASK, labels=tuple(str(i) for i in range(num_labels)), source={}))
     module.set_active_task(TASK)
     return module.to(DEVICE).train()
@@ -89,6 +95,28 @@ def adamw(params: Iterable[nn.Parameter], lr: float = 1e-3) -> torch.optim.AdamW
 def progress(message: str) -> None:
     """A timestamped line on stderr, so a long benchmark shows where it is."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def timing_arguments(parser: argparse.ArgumentParser, out: Path) -> argparse.ArgumentParser:
+    """The options every single-section benchmark takes: sequence length, timed and warm-up steps, output folder."""
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=out)
+    return parser
+
+
+def machine_name() -> str:
+    """The device and CPU the numbers come from, as the sections' reports head them."""
+    return f"{DEVICE.type}: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def write_results(out: Path, results: dict[str, Any], markdown: str) -> None:
+    """``results.json`` and ``results.md`` in ``out``; the markdown is printed too."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(markdown)
+    print(markdown)
 
 
 def sync() -> None:

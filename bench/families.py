@@ -10,8 +10,6 @@ T5's encoder, both of BART's stacks), and one task's parameters as a share of th
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoConfig
 
 from bench.common import (
-    BATCH, BOTTLENECK, DEVICE, PACKAGE, TASK, build_module, interleaved_medians, logits_of, progress, random_batch,
-    train_step_fn,
+    BATCH, BOTTLENECK, PACKAGE, TASK, build_module, interleaved_medians, logits_of, machine_name, progress,
+    random_batch, timing_arguments, train_step_fn, write_results,
 )
 from seqadapt.adapters import AdapterConfig
 from seqadapt.backbone import BackboneConfig, auto_class
@@ -135,22 +133,14 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.families", description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=list(FAMILY_BACKBONES), choices=list(FAMILY_BACKBONES))
-    parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "families")
-    args = parser.parse_args(argv)
+    args = timing_arguments(parser, Path(__file__).parent / "families").parse_args(argv)
     torch.manual_seed(0)
-    machine = f"{DEVICE.type}: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
-    results: dict[str, Any] = {"machine": machine, "steps": args.steps, "warmup": args.warmup, "rows": [],
+    results: dict[str, Any] = {"machine": machine_name(), "steps": args.steps, "warmup": args.warmup, "rows": [],
                                "shares": parameter_shares()}
     for name in args.backbones:
         progress(f"families: {name}, seq len {args.seq_len}")
         results["rows"].append(bench_family(name, args.seq_len, args.steps, args.warmup))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    (args.out / "results.md").write_text(markdown(results))
-    print(markdown(results))
+    write_results(args.out, results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from bench.common import (
     BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, TASK, build_module, interleaved_medians, logits_of, progress, random_batch,
     train_step_fn,
 )
-from bench import families
+from bench import families, methods
 from bench.selection_cost import bench_selection
 from bench.selection_cost import markdown as selection_markdown
 from seqadapt import __version__
@@ -391,6 +391,10 @@ def to_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {r['backbone']} | {r['seq_len']} | {r['adapter']['loaded_rss_mb']:.0f} | "
                      f"{r['adapter']['peak_rss_mb']:.0f} | {r['finetune']['peak_rss_mb']:.0f} | "
                      f"{r['adapter_vs_finetune_peak']:.2f} |")
+    if results.get("methods"):
+        lines += ["", "Per-task methods at matched parameter counts, seq len 64 (`python -m bench.methods`): training "
+                  "step vs full fine-tuning's, forward pass vs the bare backbone's (a fully fine-tuned model's cost).", "",
+                  *methods.table(results["methods"])]
     if results.get("families"):
         lines += ["", "Other model families at seq len 64 (a decoder-only and an encoder-decoder; `python -m bench.families`): "
                   "adapter vs full fine-tuning step, and the forward pass heads read with one task's adapters vs bare, "
@@ -466,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--families", nargs="*", default=["smollm2-135m", "t5-small-random"],
                         choices=list(families.FAMILY_BACKBONES),
                         help="other model families, one row each at seq len 64 (bench.families); none: leave out")
+    parser.add_argument("--skip-methods", action="store_true", help="leave out the per-task methods (bench.methods)")
     parser.add_argument("--memory-child", nargs=4, metavar=("BACKBONE", "STRATEGY", "SEQ_LEN", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -486,6 +491,9 @@ def main(argv: list[str] | None = None) -> None:
     for b, n in grid:
         progress(f"peak memory: {b}, seq len {n}")
         results["memory"].append(bench_memory(b, n))
+    if not args.skip_methods:
+        progress("methods: matched parameter counts, seq len 64")
+        results["methods"] = methods.bench_methods(args.backbones[0], 64, args.steps, args.warmup)
     results["families"] = []
     for name in args.families:
         progress(f"families: {name}, seq len 64")

@@ -43,6 +43,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from seqadapt import __version__
+from seqadapt.adapters import adapter_config
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.io import atomic_write, fsync_dir
 from seqadapt.model import SeqAdaptModule, parameter_budget
@@ -278,7 +279,7 @@ def load_task_artefact(directory: Path, *, backbone_sha256: str) -> TaskArtefact
 
 def install_task(module: SeqAdaptModule, artefact: TaskArtefact) -> None:
     """Add the artefact's task to ``module`` and copy its saved tensors in."""
-    if artefact.manifest["adapter"] != asdict(module.adapters.config):
+    if adapter_config(artefact.manifest["adapter"]) != module.adapters.config:
         raise ArtefactError(
             f"artefact for task '{artefact.manifest['task']}' was saved with adapter config "
             f"{artefact.manifest['adapter']}, the model has {asdict(module.adapters.config)}"

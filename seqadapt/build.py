@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from seqadapt.adapters import AdapterConfig
+from seqadapt.adapters import adapter_config
 from seqadapt.backbone import Backbone, BackboneConfig, load_backbone
 from seqadapt.console import StageProgress
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
@@ -43,7 +43,7 @@ def build_tasks(cfg: DictConfig) -> list[TaskSplits]:
 def build_module(cfg: DictConfig, backbone: Backbone) -> SeqAdaptModule:
     strategy = get_strategy(cfg.strategy.name, cfg.strategy.get("top_k"))
     return SeqAdaptModule(
-        backbone.model, AdapterConfig(**container(cfg.adapter)), strategy=strategy,
+        backbone.model, adapter_config(container(cfg.adapter)), strategy=strategy,
         pooling=cfg.pooling, head_dropout=cfg.head_dropout, optim=OptimConfig(**cfg.optim),
         selection=SelectionConfig.from_mapping(container(cfg.selection)), tokenizer=backbone.tokenizer,
     )

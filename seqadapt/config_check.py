@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from seqadapt.adapters import adapter_config
 from seqadapt.heads import POOLINGS
 
 
@@ -77,6 +78,11 @@ def check_config(cfg: DictConfig) -> None:
     order = OmegaConf.select(cfg, "tasks.order", default=None)
     if not order or not all(isinstance(name, str) for name in order):
         problems.append(f"  tasks.order={order!r}: expected a list of task names, e.g. tasks.order=[trec,sms_spam]")
+    adapter = OmegaConf.select(cfg, "adapter", default=None)
+    try:
+        adapter_config(OmegaConf.to_container(adapter, resolve=True) if adapter is not None else {})
+    except (TypeError, ValueError) as err:
+        problems.append(f"  adapter: {err}")
     if problems:
         raise ConfigError(
             "the config has values seqadapt cannot run with:\n" + "\n".join(problems)

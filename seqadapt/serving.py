@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from transformers import PreTrainedTokenizerBase
 
-from seqadapt.adapters import AdapterConfig
+from seqadapt.adapters import adapter_config
 from seqadapt.answers import Answerer, Prediction, Request
 from seqadapt.artefacts import (
     MANIFEST_FILE,
@@ -99,7 +99,7 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
         check_run_config(cfg, config_path, manifests[directory], directory / MANIFEST_FILE)
     backbone = load_backbone(BackboneConfig(**cfg["backbone"]))
     module = SeqAdaptModule(
-        backbone.model, AdapterConfig(**cfg["adapter"]), pooling=cfg["pooling"],
+        backbone.model, adapter_config(cfg["adapter"]), pooling=cfg["pooling"],
         selection=SelectionConfig.from_mapping(cfg.get("selection")), tokenizer=backbone.tokenizer,
     )
     backbone_sha256 = weights_hash(backbone.model)
@@ -144,12 +144,13 @@ def check_run_config(cfg: dict[str, Any], config_path: Path, manifest: dict[str,
     _check(config_path, manifest_path, "data.max_length", cfg.get("data", {}).get("max_length"),
            manifest.get("settings", {}).get("max_length"))
     try:
-        adapter = asdict(AdapterConfig(**cfg.get("adapter", {})))
+        adapter = asdict(adapter_config(cfg.get("adapter", {})))
     except (TypeError, ValueError) as err:
         raise ArtefactError(f"{config_path}: its adapter settings are invalid ({err}); the run's artefacts were "
                             f"saved with adapter {manifest.get('adapter')} (see {manifest_path})") from None
-    for key in sorted(adapter.keys() | manifest.get("adapter", {}).keys()):
-        _check(config_path, manifest_path, f"adapter.{key}", adapter.get(key), manifest.get("adapter", {}).get(key))
+    saved = asdict(adapter_config(manifest.get("adapter", {})))  # sealed; an older one lacks later defaults
+    for key in sorted(adapter.keys() | saved.keys()):
+        _check(config_path, manifest_path, f"adapter.{key}", adapter.get(key), saved.get(key))
 
 
 def check_backbone(cfg: dict[str, Any], config_path: Path, manifest: dict[str, Any], manifest_path: Path, sha256: str) -> None:

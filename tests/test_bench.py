@@ -50,7 +50,13 @@ def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tm
     assert mixed["argmax_equal"] and mixed["max_abs_diff"] < 1e-4 and mixed["seconds"]["mixed"] > 0
     (inference,) = results["inference"]
     assert set(inference["overhead"]) == {"64", "32"} and inference["flop_share"]["32"] < inference["flop_share"]["64"]
+    methods = {row["method"]: row for row in results["methods"]}
+    assert list(methods) == ["houlsby m=32", "lora r=32", "parallel m=64", "ia3", "full FT"]
+    assert all(row["step_seconds"] > 0 and row["forward_seconds"] > 0 for row in methods.values())
+    assert methods["ia3"]["trainable_params"] < methods["lora r=32"]["trainable_params"] < methods["full FT"]["trainable_params"]
+    assert methods["full FT"]["overhead"] == 0.0 and methods["full FT"]["step_vs_finetune"] == 1.0
     markdown = (tmp_path / "results.md").read_text()
+    assert "| lora r=32 |" in markdown
     targets = markdown.split("| target | measured | holds |")[1]
     assert len(results["verdicts"]) == 6 and targets.count("| yes |") + targets.count("| NO |") == 6
 

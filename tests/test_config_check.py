@@ -32,3 +32,10 @@ def test_every_problem_is_listed_at_once():
     with pytest.raises(ConfigError) as caught:
         check_config(compose_train(["data.batch_size=0", "optim.learning_rate=-1"]))
     assert "data.batch_size=0" in str(caught.value) and "optim.learning_rate=-1" in str(caught.value)
+
+
+def test_adapter_settings_of_another_method_are_refused_before_any_work():
+    cfg = compose_train([*FAST, "adapter=lora", "+adapter.bottleneck=8"])
+    with pytest.raises(ConfigError, match=r"adapter: adapter.bottleneck is not a setting of adapter method 'lora'"):
+        check_config(cfg)
+    check_config(compose_train([*FAST, "adapter=ia3"]))

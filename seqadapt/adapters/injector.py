@@ -1,8 +1,8 @@
 """Wraps a Hugging Face model's sublayers so that per-task adapters can be added by name.
 
-Where each transformer layer's attention output projection, feed-forward output
-projection and their LayerNorms live comes from the family table
-(:mod:`seqadapt.families`). It replaces those modules in place with :class:`AdapterSlot` /
+Where each transformer layer's projections and LayerNorms live comes from the family table
+(:mod:`seqadapt.families`); which of them a method wraps, and with what, from the method
+(:mod:`seqadapt.adapters.methods`). The modules are replaced in place with :class:`TaskSlot` /
 :class:`TaskLayerNorm` wrappers once; adding a task afterwards only adds small
 modules inside the wrappers and never touches another task's tensors.
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from seqadapt.adapters.config import AdapterConfig
-from seqadapt.adapters.layer import AdapterSlot, BottleneckAdapter, TaskLayerNorm, TaskRouter
+from seqadapt.adapters.layer import TaskLayerNorm, TaskRouter, TaskSlot
+from seqadapt.adapters.methods import MethodConfig, place
 from seqadapt.families import FAMILIES, Stack, model_family
 
 
@@ -36,14 +36,6 @@ def stacks_for(model: nn.Module) -> tuple[Stack, ...]:
     return stacks
 
 
-def _replace(root: nn.Module, dotted: str, factory) -> nn.Module:
-    parent_path, _, child = dotted.rpartition(".")
-    parent = root.get_submodule(parent_path) if parent_path else root
-    wrapped = factory(getattr(parent, child))
-    setattr(parent, child, wrapped)
-    return wrapped
-
-
 class TaskAdapters:
     """The per-task adapters injected into one backbone, addressed by task name.
 
@@ -51,39 +43,28 @@ class TaskAdapters:
     task modules added with :meth:`add_task` can ever require gradients.
     """
 
-    def __init__(self, model: nn.Module, config: AdapterConfig) -> None:
+    def __init__(self, model: nn.Module, config: MethodConfig) -> None:
         stacks = stacks_for(model)
         model.requires_grad_(False)
         self.config = config
         self.hidden_size: int = model.config.hidden_size  # mapped from n_embd, d_model, dim... by each config
-        self.bottleneck = config.bottleneck_size(self.hidden_size)
         self.router = TaskRouter()
-        self.slots: list[AdapterSlot] = []
-        self.norms: list[TaskLayerNorm] = []
+        wrappers = [wrapper for stack in stacks for layer in model.base_model.get_submodule(stack.layers)
+                    for wrapper in place(config, layer, stack, self.router, self.hidden_size)]
+        self.slots: list[TaskSlot] = [w for w in wrappers if isinstance(w, TaskSlot)]
+        self.norms: list[TaskLayerNorm] = [w for w in wrappers if isinstance(w, TaskLayerNorm)]
         self._tasks: list[str] = []
-        for stack in stacks:
-            placements = [] if config.placement == "pfeiffer" else [(stack.attention, stack.attention_norm)]
-            placements.append((stack.ffn, stack.ffn_norm))
-            for layer in model.base_model.get_submodule(stack.layers):
-                for output_path, norm_path in placements:
-                    self.slots.append(_replace(layer, output_path, lambda m: AdapterSlot(m, self.router)))
-                    if config.train_layer_norm and norm_path is not None:
-                        self.norms.append(_replace(layer, norm_path, lambda m: TaskLayerNorm(m, self.router)))
 
     @property
     def tasks(self) -> list[str]:
         return list(self._tasks)
 
     def add_task(self, task: str) -> None:
-        """Create fresh adapters (and LayerNorm copies, if configured) for ``task`` in every slot."""
+        """Create ``task``'s fresh modules (and LayerNorm copies, if configured) in every slot."""
         if task in self._tasks:
             raise ValueError(f"task '{task}' already has adapters; task names must be unique in a stream")
         for slot in self.slots:
-            ref = slot.base_layer.weight
-            adapter = BottleneckAdapter(
-                self.hidden_size, self.bottleneck, self.config.non_linearity, self.config.init_scale
-            ).to(device=ref.device, dtype=ref.dtype)
-            slot.add(task, adapter)
+            slot.add(task)
         for norm in self.norms:
             norm.add(task)
         self._tasks.append(task)
@@ -97,17 +78,13 @@ class TaskAdapters:
         for norm in self.norms:
             yield from norm.norms[task].parameters()
 
-    def adapter_parameter_count(self) -> int:
-        """Parameters of one task's adapters: (2md + d + m) per slot."""
-        return len(self.slots) * BottleneckAdapter.num_parameters(self.hidden_size, self.bottleneck)
-
 
 def _task_prefixes(model: nn.Module) -> tuple[str, ...]:
     """Name prefixes of every per-task module (adapters, LayerNorm copies) inside ``model``."""
     return tuple(
-        f"{name}.{'adapters' if isinstance(module, AdapterSlot) else 'norms'}."
+        f"{name}.{'adapters' if isinstance(module, TaskSlot) else 'norms'}."
         for name, module in model.named_modules()
-        if isinstance(module, (AdapterSlot, TaskLayerNorm))
+        if isinstance(module, (TaskSlot, TaskLayerNorm))
     )
 
 

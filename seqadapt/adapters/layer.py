@@ -1,4 +1,4 @@
-"""The bottleneck adapter and the wrappers that route a layer's output through one task's copy.
+"""The bottleneck adapter and the wrappers that route a backbone module through one task's own module.
 
 Every wrapped backbone module keeps its original module as ``base_layer`` (frozen,
 shared) and holds one small module per task in a ``ModuleDict`` keyed by task
@@ -9,7 +9,7 @@ tasks is one assignment rather than a walk over the model.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -107,37 +107,114 @@ class BottleneckAdapter(nn.Module):
         return 2 * bottleneck * hidden_size + hidden_size + bottleneck
 
 
-class AdapterSlot(nn.Module):
-    """Wraps a sublayer's output projection and applies the active task's adapter after it.
+class TaskSlot(nn.Module):
+    """Wraps one backbone module (``base_layer``, frozen, shared) and holds one small module per task.
 
-    Wrapping the projection (``attention.output.dense``, ``output.dense``, …)
-    places the adapter before the residual add and LayerNorm, as in Houlsby et
-    al.; the sublayer's dropout then follows the adapter, which is the identity
-    because the frozen backbone always runs in eval mode.
+    ``make`` builds a task's fresh module; :meth:`add` puts it beside the wrapped module's weight (same device
+    and dtype). Subclasses say where the task's module acts: on the output (:class:`AdapterSlot`), beside the
+    module (:class:`SideSlot`) or on its input (``seqadapt.adapters.ia3``).
     """
 
-    def __init__(self, base_layer: nn.Module, router: TaskRouter) -> None:
+    def __init__(self, base_layer: nn.Module, router: TaskRouter, make: Callable[[], nn.Module]) -> None:
         super().__init__()
         self.base_layer = base_layer
         self.adapters = nn.ModuleDict()
         self._router = router
+        self._make = make
 
-    def add(self, task: str, adapter: BottleneckAdapter) -> None:
-        self.adapters[task] = adapter
+    def add(self, task: str) -> None:
+        ref = self.base_layer.weight
+        self.adapters[task] = self._make().to(device=ref.device, dtype=ref.dtype)
 
     @property
     def weight(self) -> torch.Tensor:
         """The wrapped projection's weight: some blocks read it (T5's feed-forward casts to its dtype)."""
         return self.base_layer.weight
 
+    def selected(self) -> nn.Module | None:
+        """The module of the task every row runs through (``None``: no task, or one without a module here)."""
+        task = self._router.active
+        return self.adapters[task] if task is not None and task in self.adapters else None
+
+
+class AdapterSlot(TaskSlot):
+    """Applies the active task's module to the wrapped module's output.
+
+    Wrapping an output projection (``attention.output.dense``, ``output.dense``, …) places a bottleneck
+    adapter before the residual add and LayerNorm, as in Houlsby et al.; the sublayer's dropout then follows
+    the adapter, which is the identity because the frozen backbone always runs in eval mode.
+    """
+
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
         hidden = self.base_layer(*args, **kwargs)
         if self._router.rows is not None:
             return route_rows(hidden, self._router.rows, self.adapters, default=None)
-        task = self._router.active
-        if task is None or task not in self.adapters:
-            return hidden
-        return self.adapters[task](hidden)
+        module = self.selected()
+        return hidden if module is None else module(hidden)
+
+
+class SideSlot(TaskSlot):
+    """Adds the active task's module, applied to a source, to the wrapped module's output: ``W x + f(s)``.
+
+    The source is the wrapped module's own input (LoRA: ``s = x``) unless :meth:`read_from` names an
+    :class:`InputTap` whose last input it takes instead (a parallel adapter reads the feed-forward block's input).
+    """
+
+    def __init__(self, base_layer: nn.Module, router: TaskRouter, make: Callable[[], nn.Module]) -> None:
+        super().__init__(base_layer, router, make)
+        self._take: Callable[[], torch.Tensor] | None = None  # a bound method: the tap is not a submodule here
+
+    def read_from(self, tap: InputTap) -> None:
+        self._take = tap.take
+
+    def forward(self, inputs: torch.Tensor, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        out = self.base_layer(inputs, *args, **kwargs)
+        source = inputs if self._take is None else self._take()
+        if self._router.rows is None:
+            module = self.selected()
+            return out if module is None else out + module(source)
+        out = out.clone()
+        for name, index in self._router.rows.items():
+            if name in self.adapters:
+                out[index] = out[index] + self.adapters[name](source[index])
+        return out
+
+
+class InputTap(nn.Module):
+    """Passes its input through the wrapped module unchanged and keeps it for a :class:`SideSlot` further on
+    in the same layer, which takes it (so no activation is held between forward passes)."""
+
+    def __init__(self, base_layer: nn.Module) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self._seen: torch.Tensor | None = None
+
+    def forward(self, inputs: torch.Tensor, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        self._seen = inputs
+        return self.base_layer(inputs, *args, **kwargs)
+
+    def take(self) -> torch.Tensor:
+        seen, self._seen = self._seen, None
+        if seen is None:
+            raise RuntimeError("the feed-forward input was not seen before its output projection ran")
+        return seen
+
+
+def in_out_features(module: nn.Module) -> tuple[int, int]:
+    """A projection's input and output sizes: ``nn.Linear``, or GPT-2's ``Conv1D`` (weight stored in x out)."""
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    rows, cols = module.weight.shape
+    return rows, cols
+
+
+def wrap(root: nn.Module, dotted: str, factory: Callable[[nn.Module], nn.Module]) -> nn.Module:
+    """Replace the submodule at ``dotted`` with ``factory(it)``; returns the wrapper."""
+    parent_path, _, child = dotted.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    wrapped = factory(getattr(parent, child))
+    setattr(parent, child, wrapped)
+    return wrapped
 
 
 class TaskLayerNorm(nn.Module):

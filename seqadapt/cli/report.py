@@ -2,7 +2,9 @@
 
 Runs are grouped by strategy and task order; ACC, BWT and forgetting are given
 as mean ± standard deviation over seeds. Writes ``report.md``, ``report.csv``
-and ``report.png`` next to the runs (or to ``--out``).
+and ``report.png`` next to the runs (or to ``--out``). A sweep of single-task
+runs (``experiment=tradeoff``) gets the parameter/performance trade-off instead:
+``tradeoff.md``, ``tradeoff.csv`` and ``tradeoff.png`` (:mod:`seqadapt.tradeoff`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from hydra.experimental.callback import Callback  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from seqadapt import tradeoff  # noqa: E402
 from seqadapt.plots import save_figure  # noqa: E402
 from seqadapt.record import RESULTS_FILE, RunRecord  # noqa: E402
 from seqadapt.summary import format_summary  # noqa: E402
@@ -107,11 +113,15 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def write_report(root: Path, out: Path | None = None) -> dict[str, Path]:
+    """The strategies table of ``root``'s runs; for a sweep of single-task runs, the trade-off report instead
+    (:mod:`seqadapt.tradeoff`)."""
     runs = collect(root)
     if not runs:
         raise FileNotFoundError(f"no finished run (results.json with every stage done) under {root}")
     out = Path(out or root)
     out.mkdir(parents=True, exist_ok=True)
+    if tradeoff.is_tradeoff(runs):
+        return tradeoff.write(runs, out, root)
     rows = aggregate(runs)
     paths = {"markdown": out / "report.md", "csv": out / "report.csv", "plot": out / "report.png"}
     orders = sorted({row["order"] for row in rows})
@@ -120,6 +130,15 @@ def write_report(root: Path, out: Path | None = None) -> dict[str, Path]:
     write_csv(rows, paths["csv"])
     plot(rows, paths["plot"])
     return paths
+
+
+class ReportAtSweepEnd(Callback):
+    """A Hydra callback (``hydra.callbacks``) that writes the report of a multirun when its last job ends, so one
+    command (``seqadapt experiment=tradeoff``) leaves the table, CSV and plot beside its runs."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        paths = write_report(Path(config.hydra.sweep.dir))
+        print("\n".join(f"wrote {path}" for path in paths.values()))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from seqadapt.families.family import Family, Stack
+from seqadapt.families.family import TARGETS, Family, Stack
 from seqadapt.families.states import TokenStates, num_hidden_states, read_stack, token_states
 from seqadapt.families.table import FAMILIES, UNKNOWN
 
@@ -19,4 +19,4 @@ def model_family(model: nn.Module) -> Family:
     return family_of(getattr(getattr(model, "config", None), "model_type", None))
 
 
-__all__ = ["FAMILIES", "Family", "Stack", "TokenStates", "family_of", "model_family", "num_hidden_states", "read_stack", "token_states"]
+__all__ = ["FAMILIES", "TARGETS", "Family", "Stack", "TokenStates", "family_of", "model_family", "num_hidden_states", "read_stack", "token_states"]

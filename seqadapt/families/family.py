@@ -20,6 +20,9 @@ class Stack:
     ``attention_norm`` and ``ffn_norm`` are the LayerNorms a task gets its own copy of with
     ``adapter.train_layer_norm`` (the sublayer's own norm: after it in post-LN models such as BERT and BART,
     before it in pre-LN ones such as GPT-2, Llama and T5); ``None`` where the sublayer has none of its own.
+    ``query``, ``key`` and ``value`` are self-attention's input projections (LoRA and (IA)^3 act on them; one
+    fused projection, such as GPT-2's ``c_attn``, is named three times and adapted once), ``ffn_input`` the
+    module that first reads the feed-forward block's input (a parallel adapter reads the same input).
     """
 
     layers: str
@@ -27,6 +30,19 @@ class Stack:
     ffn: str
     attention_norm: str | None
     ffn_norm: str | None
+    query: str
+    key: str
+    value: str
+    ffn_input: str
+
+    def projection(self, target: str) -> str:
+        """The path of a named target: ``query``, ``key``, ``value``, ``attention`` (output) or ``ffn`` (output)."""
+        if target not in TARGETS:
+            raise ValueError(f"unknown adapter target '{target}'; choose from {TARGETS}")
+        return getattr(self, target)
+
+
+TARGETS = ("query", "key", "value", "attention", "ffn")
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,39 @@
 """The supported families, table-driven (as PEFT maps model types to target modules): ``model_type`` -> family.
 
 Adding a family whose blocks have the same shape as one here is one line; a new shape is one :class:`Stack`.
-Adapters go after self-attention and after the feed-forward block of every layer of every stack (cross-
-attention is left alone, as in AdapterHub's default bottleneck configs).
+Bottleneck adapters go after self-attention and after the feed-forward block of every layer of every stack,
+LoRA and (IA)^3 on self-attention's projections (cross-attention is left alone, as in AdapterHub's default configs).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from seqadapt.families.family import Family, Stack
 
-_BERT = Stack("encoder.layer", "attention.output.dense", "output.dense", "attention.output.LayerNorm", "output.LayerNorm")
-_DISTILBERT = Stack("transformer.layer", "attention.out_lin", "ffn.lin2", "sa_layer_norm", "output_layer_norm")
-_GPT2 = Stack("h", "attn.c_proj", "mlp.c_proj", "ln_1", "ln_2")
-_LLAMA = Stack("layers", "self_attn.o_proj", "mlp.down_proj", "input_layernorm", "post_attention_layernorm")
+
+def _qkv(prefix: str, query: str, key: str, value: str) -> tuple[str, str, str]:
+    return f"{prefix}{query}", f"{prefix}{key}", f"{prefix}{value}"
+
+
+_BERT = Stack("encoder.layer", "attention.output.dense", "output.dense", "attention.output.LayerNorm", "output.LayerNorm",
+              *_qkv("attention.self.", "query", "key", "value"), "intermediate")
+_DISTILBERT = Stack("transformer.layer", "attention.out_lin", "ffn.lin2", "sa_layer_norm", "output_layer_norm",
+                    *_qkv("attention.", "q_lin", "k_lin", "v_lin"), "ffn")
+_GPT2 = Stack("h", "attn.c_proj", "mlp.c_proj", "ln_1", "ln_2", *_qkv("attn.", "c_attn", "c_attn", "c_attn"), "mlp")
+_LLAMA = Stack("layers", "self_attn.o_proj", "mlp.down_proj", "input_layernorm", "post_attention_layernorm",
+               *_qkv("self_attn.", "q_proj", "k_proj", "v_proj"), "mlp")
+_PHI3 = replace(_LLAMA, query="self_attn.qkv_proj", key="self_attn.qkv_proj", value="self_attn.qkv_proj")
 # Phi runs attention and the MLP in parallel off one LayerNorm: it is copied once, with the attention slot.
-_PHI = Stack("layers", "self_attn.dense", "mlp.fc2", "input_layernorm", None)
+_PHI = Stack("layers", "self_attn.dense", "mlp.fc2", "input_layernorm", None, *_qkv("self_attn.", "q_proj", "k_proj", "v_proj"),
+             "mlp")
 _T5_ENCODER = Stack("encoder.block", "layer.0.SelfAttention.o", "layer.1.DenseReluDense.wo", "layer.0.layer_norm",
-                    "layer.1.layer_norm")
+                    "layer.1.layer_norm", *_qkv("layer.0.SelfAttention.", "q", "k", "v"), "layer.1.DenseReluDense")
 _T5_DECODER = Stack("decoder.block", "layer.0.SelfAttention.o", "layer.2.DenseReluDense.wo", "layer.0.layer_norm",
-                    "layer.2.layer_norm")
-_BART_ENCODER = Stack("encoder.layers", "self_attn.out_proj", "fc2", "self_attn_layer_norm", "final_layer_norm")
-_BART_DECODER = Stack("decoder.layers", "self_attn.out_proj", "fc2", "self_attn_layer_norm", "final_layer_norm")
+                    "layer.2.layer_norm", *_qkv("layer.0.SelfAttention.", "q", "k", "v"), "layer.2.DenseReluDense")
+_BART_ENCODER = Stack("encoder.layers", "self_attn.out_proj", "fc2", "self_attn_layer_norm", "final_layer_norm",
+                      *_qkv("self_attn.", "q_proj", "k_proj", "v_proj"), "fc1")
+_BART_DECODER = replace(_BART_ENCODER, layers="decoder.layers")
 
 _ENCODER = Family("encoder", "model", "mean", (_BERT,))
 _DECODER = Family("decoder", "decoder", "last", (_LLAMA,))
@@ -39,7 +52,7 @@ FAMILIES: dict[str, Family] = {
     "mistral": _DECODER,
     "qwen2": _DECODER,
     "gemma": _DECODER,
-    "phi3": _DECODER,
+    "phi3": Family("decoder", "decoder", "last", (_PHI3,)),
     "phi": Family("decoder", "decoder", "last", (_PHI,)),
     "t5": _T5,
     "mt5": _T5,

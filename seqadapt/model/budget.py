@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ParameterBudget:
-    """What one task owns on top of what all tasks share."""
+    """What one task owns on top of what all tasks share, and what training it updates (``trainable_params``:
+    the same for per-task strategies; plus the backbone parameters a fine-tuning strategy trains)."""
 
     adapter_params: int
     head_params: int
@@ -19,6 +20,7 @@ class ParameterBudget:
     total_params: int
     bytes: int
     percent_of_backbone: float
+    trainable_params: int
 
 
 def parameter_budget(module: SeqAdaptModule, name: str) -> ParameterBudget:
@@ -36,4 +38,5 @@ def parameter_budget(module: SeqAdaptModule, name: str) -> ParameterBudget:
         total_params=total,
         bytes=total * element,
         percent_of_backbone=100.0 * total / module.backbone_params,
+        trainable_params=sum(p.numel() for p in {id(p): p for p in module.trainable_parameters(name)}.values()),
     )

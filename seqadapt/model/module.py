@@ -12,7 +12,7 @@ from datasets import Dataset
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
-from seqadapt.adapters import AdapterConfig, TaskAdapters, TaskRouter
+from seqadapt.adapters import MethodConfig, TaskAdapters, TaskRouter
 from seqadapt.backbone import freeze
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.distributed import ignore_frozen_under_ddp
@@ -52,7 +52,7 @@ class SeqAdaptModule(pl.LightningModule):
     def __init__(
         self,
         backbone: PreTrainedModel,
-        adapter_config: AdapterConfig,
+        adapter_config: MethodConfig,
         *,
         strategy: Strategy = STRATEGIES["adapter"],
         pooling: str = "auto",

@@ -14,7 +14,7 @@ def test_one_adapter_per_placement_per_layer(placement, slots_per_layer):
     assert len(adapters.slots) == slots_per_layer * model.config.num_hidden_layers
     adapters.add_task("t")
     expected = len(adapters.slots) * (2 * 8 * 32 + 32 + 8)
-    assert sum(p.numel() for p in adapters.task_parameters("t")) == expected == adapters.adapter_parameter_count()
+    assert sum(p.numel() for p in adapters.task_parameters("t")) == expected
 
 
 def test_unsupported_architecture_names_the_supported_ones():

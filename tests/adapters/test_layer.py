@@ -50,7 +50,8 @@ def test_parameter_count_is_2md_plus_d_plus_m(d, m):
 def test_reduction_factor_sets_bottleneck():
     model = tiny_model()
     adapters = TaskAdapters(model, AdapterConfig(bottleneck=None, reduction_factor=4))
-    assert adapters.bottleneck == 8
+    adapters.add_task("t")
+    assert adapters.slots[0].adapters["t"].down.out_features == 8
 
 
 @pytest.mark.parametrize(
