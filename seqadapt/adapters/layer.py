@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
+ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -89,7 +89,7 @@ class BottleneckAdapter(nn.Module):
     def __init__(self, hidden_size: int, bottleneck: int, non_linearity: str, init_scale: float) -> None:
         super().__init__()
         self.down = nn.Linear(hidden_size, bottleneck)
-        self.act = _ACTIVATIONS[non_linearity]()
+        self.act = ACTIVATIONS[non_linearity]()
         self.up = nn.Linear(bottleneck, hidden_size)
         for proj in (self.down, self.up):
             if init_scale > 0:

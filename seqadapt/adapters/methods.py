@@ -28,6 +28,8 @@ Place = Callable[[Any, nn.Module, Stack, TaskRouter, int], list[nn.Module]]
 
 @dataclass(frozen=True)
 class Method:
+    """A method's config dataclass and the function that wraps one layer's modules for it."""
+
     config: type
     place: Place
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from seqadapt.adapters.config import NONLINEARITIES
-from seqadapt.adapters.layer import _ACTIVATIONS, InputTap, SideSlot, TaskRouter, wrap
+from seqadapt.adapters.layer import ACTIVATIONS, InputTap, SideSlot, TaskRouter, wrap
 from seqadapt.families import Stack
 
 
@@ -44,7 +44,7 @@ class ParallelAdapter(nn.Module):
     def __init__(self, hidden_size: int, bottleneck: int, scaling: float, non_linearity: str) -> None:
         super().__init__()
         self.down = nn.Linear(hidden_size, bottleneck)
-        self.act = _ACTIVATIONS[non_linearity]()
+        self.act = ACTIVATIONS[non_linearity]()
         self.up = nn.Linear(bottleneck, hidden_size)
         nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
         for tensor in (self.down.bias, self.up.weight, self.up.bias):
