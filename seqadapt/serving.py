@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from transformers import PreTrainedTokenizerBase
 
-from seqadapt.adapters import adapter_config
+from seqadapt.adapters import adapter_config, method_of
 from seqadapt.answers import Answerer, Prediction, Request
 from seqadapt.artefacts import (
     MANIFEST_FILE,
@@ -144,13 +144,14 @@ def check_run_config(cfg: dict[str, Any], config_path: Path, manifest: dict[str,
     _check(config_path, manifest_path, "data.max_length", cfg.get("data", {}).get("max_length"),
            manifest.get("settings", {}).get("max_length"))
     try:
-        adapter = asdict(adapter_config(cfg.get("adapter", {})))
+        adapter = adapter_config(cfg.get("adapter", {}))
     except (TypeError, ValueError) as err:
         raise ArtefactError(f"{config_path}: its adapter settings are invalid ({err}); the run's artefacts were "
                             f"saved with adapter {manifest.get('adapter')} (see {manifest_path})") from None
-    saved = asdict(adapter_config(manifest.get("adapter", {})))  # sealed; an older one lacks later defaults
-    for key in sorted(adapter.keys() | saved.keys()):
-        _check(config_path, manifest_path, f"adapter.{key}", adapter.get(key), saved.get(key))
+    saved = adapter_config(manifest.get("adapter", {}))  # sealed; an older one lacks later defaults
+    _check(config_path, manifest_path, "adapter.method", method_of(adapter), method_of(saved))
+    for key in sorted(asdict(saved)):
+        _check(config_path, manifest_path, f"adapter.{key}", asdict(adapter).get(key), asdict(saved)[key])
 
 
 def check_backbone(cfg: dict[str, Any], config_path: Path, manifest: dict[str, Any], manifest_path: Path, sha256: str) -> None:

@@ -5,6 +5,7 @@ and ``seqadapt-predict`` refusing a run config whose method settings were edited
 from __future__ import annotations
 
 import pytest
+from omegaconf import OmegaConf
 
 from seqadapt.artefacts import read_manifest, task_artefact_dir
 from seqadapt.cli.train import run
@@ -39,3 +40,8 @@ def test_a_method_streams_guarded_serves_what_it_learned_and_refuses_edited_sett
     capsys.readouterr()  # the run's own progress output
     err = refused([tmp_path / "run", "--task", "colors", "a red apple"], capsys)
     assert f"{key} is {configured} there" in err and f"trained with {saved}" in err
+    edited = OmegaConf.load(config)
+    edited.adapter = {"method": "bottleneck", "bottleneck": 8}  # a valid config of another method
+    OmegaConf.save(edited, config)
+    err = refused([tmp_path / "run", "--task", "colors", "a red apple"], capsys)
+    assert "adapter.method is 'bottleneck' there" in err and f"trained with '{method}'" in err
