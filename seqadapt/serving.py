@@ -150,8 +150,9 @@ def check_run_config(cfg: dict[str, Any], config_path: Path, manifest: dict[str,
                             f"saved with adapter {manifest.get('adapter')} (see {manifest_path})") from None
     saved = adapter_config(manifest.get("adapter", {}))  # sealed; an older one lacks later defaults
     _check(config_path, manifest_path, "adapter.method", method_of(adapter), method_of(saved))
-    for key in sorted(asdict(saved)):
-        _check(config_path, manifest_path, f"adapter.{key}", asdict(adapter).get(key), asdict(saved)[key])
+    configured, settings = asdict(adapter), asdict(saved)
+    for key in sorted(settings):
+        _check(config_path, manifest_path, f"adapter.{key}", configured.get(key), settings[key])
 
 
 def check_backbone(cfg: dict[str, Any], config_path: Path, manifest: dict[str, Any], manifest_path: Path, sha256: str) -> None:

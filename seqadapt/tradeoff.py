@@ -80,12 +80,12 @@ def _rate(run: RunRecord) -> float | None:
 def points(runs: list[RunRecord]) -> list[Point]:
     """One point per (task, method, size), seeds pooled; sorted by task, method, then parameters. Where a sweep
     ran one method at several learning rates, the rate joins the size (``m=64 lr=0.0003``): never pooled."""
+    named = [(run, *point_name(run.config)) for run in runs]
     rates: dict[str, set[float | None]] = {}
-    for run in runs:
-        rates.setdefault(point_name(run.config)[0], set()).add(_rate(run))
+    for run, method, _ in named:
+        rates.setdefault(method, set()).add(_rate(run))
     groups: dict[tuple[str, str, str], list[RunRecord]] = {}
-    for run in runs:
-        method, size = point_name(run.config)
+    for run, method, size in named:
         if len(rates[method]) > 1:
             size = f"{size} lr={_rate(run):g}".strip()
         groups.setdefault((run.tasks[0], method, size), []).append(run)

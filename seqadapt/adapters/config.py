@@ -9,6 +9,12 @@ Placement = Literal["houlsby", "pfeiffer"]
 NONLINEARITIES = ("gelu", "relu", "tanh", "swish")
 
 
+def check_non_linearity(name: str) -> None:
+    """Refuse an activation the adapters do not know, naming the ones they do."""
+    if name not in NONLINEARITIES:
+        raise ValueError(f"unknown adapter non_linearity '{name}'; choose one of {NONLINEARITIES}")
+
+
 @dataclass(frozen=True)
 class AdapterConfig:
     """How the bottleneck adapters of every task are shaped and placed.
@@ -41,10 +47,7 @@ class AdapterConfig:
             raise ValueError(f"adapter bottleneck must be >= 1, got {self.bottleneck}")
         if self.reduction_factor is not None and self.reduction_factor <= 0:
             raise ValueError(f"adapter reduction_factor must be > 0, got {self.reduction_factor}")
-        if self.non_linearity not in NONLINEARITIES:
-            raise ValueError(
-                f"unknown adapter non_linearity '{self.non_linearity}'; choose one of {NONLINEARITIES}"
-            )
+        check_non_linearity(self.non_linearity)
         if self.placement not in ("houlsby", "pfeiffer"):
             raise ValueError(f"unknown adapter placement '{self.placement}'; choose 'houlsby' or 'pfeiffer'")
         if self.init_scale < 0:

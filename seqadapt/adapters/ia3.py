@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from seqadapt.adapters.layer import AdapterSlot, TaskRouter, TaskSlot, in_out_features, route_rows, wrap
+from seqadapt.adapters.layer import AdapterSlot, TaskRouter, TaskSlot, in_out_features, wrap
 from seqadapt.families import Stack
 
 IA3_TARGETS = ("key", "value", "ffn")
@@ -49,12 +49,7 @@ class InputSlot(TaskSlot):
     """Applies the active task's module to the wrapped projection's input: ``W (l * h)`` rescales ``h``."""
 
     def forward(self, inputs: torch.Tensor, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
-        if self._router.rows is not None:
-            inputs = route_rows(inputs, self._router.rows, self.adapters, default=None)
-        else:
-            module = self.selected()
-            inputs = inputs if module is None else module(inputs)
-        return self.base_layer(inputs, *args, **kwargs)
+        return self.base_layer(self.apply(inputs), *args, **kwargs)
 
 
 def place(config: IA3Config, layer: nn.Module, stack: Stack, router: TaskRouter, hidden: int) -> list[nn.Module]:

@@ -136,6 +136,14 @@ class TaskSlot(nn.Module):
         task = self._router.active
         return self.adapters[task] if task is not None and task in self.adapters else None
 
+    def apply(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``hidden`` through the routed task modules: each row group through its own, else the active task's;
+        unchanged where a task has none here."""
+        if self._router.rows is not None:
+            return route_rows(hidden, self._router.rows, self.adapters, default=None)
+        module = self.selected()
+        return hidden if module is None else module(hidden)
+
 
 class AdapterSlot(TaskSlot):
     """Applies the active task's module to the wrapped module's output.
@@ -146,11 +154,7 @@ class AdapterSlot(TaskSlot):
     """
 
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
-        hidden = self.base_layer(*args, **kwargs)
-        if self._router.rows is not None:
-            return route_rows(hidden, self._router.rows, self.adapters, default=None)
-        module = self.selected()
-        return hidden if module is None else module(hidden)
+        return self.apply(self.base_layer(*args, **kwargs))
 
 
 class SideSlot(TaskSlot):

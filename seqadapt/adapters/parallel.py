@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from seqadapt.adapters.config import NONLINEARITIES
+from seqadapt.adapters.config import check_non_linearity
 from seqadapt.adapters.layer import ACTIVATIONS, InputTap, SideSlot, TaskRouter, wrap
 from seqadapt.families import Stack
 
@@ -34,8 +34,7 @@ class ParallelConfig:
             raise ValueError(f"adapter.bottleneck (parallel) must be a whole number >= 1, got {self.bottleneck!r}")
         if not self.scaling > 0:
             raise ValueError(f"adapter.scaling (parallel) must be > 0, got {self.scaling!r}")
-        if self.non_linearity not in NONLINEARITIES:
-            raise ValueError(f"unknown adapter non_linearity '{self.non_linearity}'; choose one of {NONLINEARITIES}")
+        check_non_linearity(self.non_linearity)
 
 
 class ParallelAdapter(nn.Module):

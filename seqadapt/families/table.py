@@ -35,8 +35,13 @@ _BART_ENCODER = Stack("encoder.layers", "self_attn.out_proj", "fc2", "self_attn_
                       *_qkv("self_attn.", "q_proj", "k_proj", "v_proj"), "fc1")
 _BART_DECODER = replace(_BART_ENCODER, layers="decoder.layers")
 
+def _decoder(stack: Stack) -> Family:
+    """A decoder-only family: loaded with its LM head, heads read its decoder's last real token."""
+    return Family("decoder", "decoder", "last", (stack,))
+
+
 _ENCODER = Family("encoder", "model", "mean", (_BERT,))
-_DECODER = Family("decoder", "decoder", "last", (_LLAMA,))
+_DECODER = _decoder(_LLAMA)
 _T5 = Family("encoder_decoder", "encoder", "mean", (_T5_ENCODER, _T5_DECODER))
 _BART = Family("encoder_decoder", "decoder", "last", (_BART_ENCODER, _BART_DECODER))
 
@@ -47,13 +52,13 @@ FAMILIES: dict[str, Family] = {
     "electra": _ENCODER,
     "camembert": _ENCODER,
     "distilbert": Family("encoder", "model", "mean", (_DISTILBERT,)),
-    "gpt2": Family("decoder", "decoder", "last", (_GPT2,)),
+    "gpt2": _decoder(_GPT2),
     "llama": _DECODER,
     "mistral": _DECODER,
     "qwen2": _DECODER,
     "gemma": _DECODER,
-    "phi3": Family("decoder", "decoder", "last", (_PHI3,)),
-    "phi": Family("decoder", "decoder", "last", (_PHI,)),
+    "phi3": _decoder(_PHI3),
+    "phi": _decoder(_PHI),
     "t5": _T5,
     "mt5": _T5,
     "bart": _BART,
