@@ -10,7 +10,8 @@ setting is scored by task-ID accuracy (mean over tasks, as the stream reports
 it), every task a candidate for every example. The examples scored are the
 ``--held-out N`` rows of each task's training pool that follow its training
 split (never its validation or test split; fewer where the source has fewer),
-or, with ``--held-out 0``, its validation split. Why not the validation split
+or, with ``--held-out 0``, its validation split (also for a task whose source
+has no rows beyond its training split; the output names those). Why not the validation split
 alone: with 200 rows per task its accuracies saturate (differences of one row),
 the unused pool resolves them. Writes ``bench/selection_tuning/<name>.md``
 (and ``.json``) with the whole grid.
@@ -28,7 +29,7 @@ from typing import Any
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from seqadapt.backbone import BackboneConfig, load_backbone
 from seqadapt.build import build_module, build_tasks, container
@@ -104,13 +105,29 @@ def held_out_split(task: TaskSplits, train_size: int) -> TaskSplits:
                    val=task.train.select(range(train_size, len(task.train))))
 
 
-def tune(overrides: list[str], held_out: int) -> dict[str, Any]:
+def held_out_tasks(overrides: list[str], held_out: int) -> tuple[DictConfig, list[TaskSplits], list[str]]:
+    """The stream's config and tasks, each with the ``held_out`` rows of its training pool that follow its
+    training split as ``val`` (all of them with 0: the validation splits), and the names of the tasks whose
+    source has no rows beyond the stream's training split, which keep their validation split instead."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
         enlarged = compose(config_name="train", overrides=[*overrides, f"data.train_size={cfg.data.train_size + held_out}"])
-    tasks = build_tasks(enlarged if held_out else cfg)  # the training split is a prefix of the enlarged one
-    if held_out:
-        tasks = [held_out_split(task, cfg.data.train_size) for task in tasks]
+    tasks = build_tasks(cfg)
+    if not held_out:
+        return cfg, tasks, []
+    scored, kept_validation = [], []
+    for task, big in zip(tasks, build_tasks(enlarged)):
+        n = len(task.train)  # the enlarged split extends the stream's one unless the source ran out of rows
+        if len(big.train) > n and big.train.select(range(n)).to_dict() == task.train.to_dict():
+            scored.append(held_out_split(big, n))
+        else:
+            scored.append(task)
+            kept_validation.append(task.spec.name)
+    return cfg, scored, kept_validation
+
+
+def tune(overrides: list[str], held_out: int) -> dict[str, Any]:
+    cfg, tasks, kept_validation = held_out_tasks(overrides, held_out)
     backbone = load_backbone(BackboneConfig(**container(cfg.backbone)))
     states = backbone.model.config.num_hidden_layers + 1
     all_layers = OmegaConf.create({"layers": list(range(states)), "projection_dim": 0})
@@ -126,12 +143,21 @@ def tune(overrides: list[str], held_out: int) -> dict[str, Any]:
     grids = [grid_for(train, val, classes, indices(range(states) if s == "all" else s)) for s in LAYER_SETS]
     default = indices(cfg.selection.layers)
     return {"overrides": overrides, "held_out": held_out, "tasks": [t.spec.name for t in tasks], "val_sizes": [len(v) for v in val],
-            "layer_sets": grids, "ranpac": ranpac_grid(train, val, classes, default, cfg.selection.projection_seed),
-            "ranpac_layers": default}
+            "validation_scored": kept_validation, "layer_sets": grids,
+            "ranpac": ranpac_grid(train, val, classes, default, cfg.selection.projection_seed), "ranpac_layers": default}
+
+
+def scored_rows(result: dict[str, Any]) -> str:
+    """What the accuracies were measured on, in words."""
+    if not result["held_out"]:
+        return "validation splits"
+    kept = result.get("validation_scored") or []
+    return f"{result['held_out']} held-out training-pool rows per task" + (
+        f" (the validation split for {', '.join(kept)}: no rows beyond its training split)" if kept else "")
 
 
 def to_markdown(result: dict[str, Any]) -> str:
-    scored = f"{result['held_out']} held-out training-pool rows per task" if result["held_out"] else "validation splits"
+    scored = scored_rows(result)
     lines = [f"Task-ID accuracy (mean over tasks) on {scored} for `{' '.join(result['overrides']) or 'the default stream'}`:"
              f" tasks {result['tasks']}, features scored {result['val_sizes']}.", "",
              "| layers | statistics bytes per task (M=0) | prototype | " + " | ".join(f"mahalanobis a={a}" for a in SHRINKAGES) + " |",
