@@ -106,15 +106,20 @@ def held_out_split(task: TaskSplits, train_size: int) -> TaskSplits:
 
 
 def held_out_tasks(overrides: list[str], held_out: int) -> tuple[DictConfig, list[TaskSplits], list[str]]:
-    """The stream's config and tasks, each with the ``held_out`` rows of its training pool that follow its
-    training split as ``val`` (all of them with 0: the validation splits), and the names of the tasks whose
-    source has no rows beyond the stream's training split, which keep their validation split instead."""
+    """The config composed from ``overrides`` and its :func:`held_out_splits`."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
-        enlarged = compose(config_name="train", overrides=[*overrides, f"data.train_size={cfg.data.train_size + held_out}"])
+    return (cfg, *held_out_splits(cfg, held_out))
+
+
+def held_out_splits(cfg: DictConfig, held_out: int) -> tuple[list[TaskSplits], list[str]]:
+    """The stream's tasks, each with the ``held_out`` rows of its training pool that follow its training split
+    as ``val`` (all of them with 0: the validation splits), and the names of the tasks whose source has no rows
+    beyond the stream's training split, which keep their validation split instead."""
     tasks = build_tasks(cfg)
     if not held_out:
-        return cfg, tasks, []
+        return tasks, []
+    enlarged = OmegaConf.merge(cfg, {"data": {"train_size": cfg.data.train_size + held_out}})
     scored, kept_validation = [], []
     for task, big in zip(tasks, build_tasks(enlarged)):
         n = len(task.train)  # the enlarged split extends the stream's one unless the source ran out of rows
@@ -123,7 +128,7 @@ def held_out_tasks(overrides: list[str], held_out: int) -> tuple[DictConfig, lis
         else:
             scored.append(task)
             kept_validation.append(task.spec.name)
-    return cfg, scored, kept_validation
+    return scored, kept_validation
 
 
 def tune(overrides: list[str], held_out: int) -> dict[str, Any]:
