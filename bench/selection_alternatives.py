@@ -22,13 +22,16 @@ from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
+from transformers import PreTrainedTokenizerBase
 
 from bench.tune_selection import OUT, held_out_tasks, scored_rows, task_id_accuracy
 from seqadapt.backbone import BackboneConfig, load_backbone
 from seqadapt.build import build_module, container
 from seqadapt.data import make_loader
+from seqadapt.data.splits import TaskSplits
 from seqadapt.families import token_states
 from seqadapt.heads import pool
+from seqadapt.model import SeqAdaptModule
 from seqadapt.selection.combine import JITTER, gaussian_model, mahalanobis_scores
 from seqadapt.selection.statistics import TaskStatistics
 
@@ -50,7 +53,7 @@ class Rows:
 
 
 @torch.inference_mode()
-def read_rows(module, tokenizer, task, split: str, max_length: int) -> Rows:
+def read_rows(module: SeqAdaptModule, tokenizer: PreTrainedTokenizerBase, task: TaskSplits, split: str, max_length: int) -> Rows:
     """Every row of ``task``'s ``split`` through the bare backbone (no adapter runs), pooled three ways."""
     loader = make_loader((task.spec, getattr(task, split)), tokenizer, max_length=max_length, batch_size=64)
     special, kind = torch.tensor(tokenizer.all_special_ids), module.kind(task.spec.name)
