@@ -24,7 +24,7 @@ import torch
 from torch.nn import functional as F
 from transformers import PreTrainedTokenizerBase
 
-from bench.tune_selection import OUT, held_out_tasks, scored_rows, task_id_accuracy
+from bench.tune_selection import OUT, fit_tasks, held_out_tasks, scored_rows, task_id_accuracy
 from seqadapt.backbone import BackboneConfig, load_backbone
 from seqadapt.build import build_module, container
 from seqadapt.data import make_loader
@@ -32,7 +32,7 @@ from seqadapt.data.splits import TaskSplits
 from seqadapt.families import token_states
 from seqadapt.heads import pool
 from seqadapt.model import SeqAdaptModule
-from seqadapt.selection.combine import JITTER, gaussian_model, mahalanobis_scores
+from seqadapt.selection.combine import gaussian_model, mahalanobis_scores, pooled_covariance, shrink
 from seqadapt.selection.statistics import TaskStatistics
 
 STREAMS = {"default": [], "mixed_domains": ["tasks=mixed_domains"], "kinds": ["experiment=kinds"]}
@@ -90,12 +90,7 @@ Scorer = Callable[[Stream], list[torch.Tensor]]  # per task t: [rows of t, tasks
 
 def fitted(stream: Stream, features: Callable[[Rows], torch.Tensor]) -> list[TaskStatistics]:
     """Each task's shipped statistics over ``features`` of its training rows."""
-    stats = []
-    for rows, k in zip(stream.train, stream.classes):
-        x = features(rows)
-        stats.append(TaskStatistics(x.shape[1], k, 0))
-        stats[-1].fit(x, rows.classes, None)
-    return stats
+    return fit_tasks([features(rows) for rows in stream.train], [rows.classes for rows in stream.train], stream.classes)
 
 
 def shipped(features: Callable[[Rows], torch.Tensor], shrinkage: float = SHRINKAGE) -> Scorer:
@@ -109,15 +104,9 @@ def shipped(features: Callable[[Rows], torch.Tensor], shrinkage: float = SHRINKA
 def precisions(stats: list[TaskStatistics], blend: float, shrinkage: float = SHRINKAGE) -> list[tuple[torch.Tensor, float]]:
     """Per task: the inverse and log-determinant of blend x (the covariance shared by all tasks' classes) +
     (1 - blend) x (the task's own within-class covariance), shrunk as the shipped selector shrinks it."""
-    examples = sum(float(s.counts.sum()) for s in stats)
-    shared = sum(s.scatter.double() for s in stats) / (examples - sum(int(s.seen.sum()) for s in stats))
-    out = []
+    shared, out = pooled_covariance(stats), []
     for s in stats:
-        own = s.scatter.double() / max(float(s.counts.sum()) - int(s.seen.sum()), 1.0)
-        covariance = blend * shared + (1 - blend) * own
-        d = covariance.shape[0]
-        shrunk = (1 - shrinkage) * covariance + (shrinkage + JITTER) * float(covariance.trace()) / d * torch.eye(d, dtype=torch.float64)
-        cholesky = torch.linalg.cholesky(shrunk)
+        cholesky = torch.linalg.cholesky(shrink(blend * shared + (1 - blend) * pooled_covariance([s]), shrinkage))
         out.append((torch.cholesky_inverse(cholesky), 2 * float(torch.log(cholesky.diagonal()).sum())))
     return out
 
@@ -229,7 +218,7 @@ def read_stream(name: str, overrides: list[str], held_out: int) -> Stream:
         module.add_task(task.spec, task.train)
     states = backbone.model.config.num_hidden_layers + 1
     read = lambda task, split: read_rows(module, backbone.tokenizer, task, split, cfg.data.max_length)  # noqa: E731
-    note = scored_rows({"held_out": held_out, "validation_scored": kept_validation})
+    note = scored_rows(held_out, kept_validation)
     return Stream(name, [read(t, "train") for t in tasks], [read(t, "val") for t in tasks],
                   [module.kind(t.spec.name).prototype_classes(t.spec) for t in tasks],
                   [layer % states for layer in module.selection.layers], states, len(backbone.tokenizer), note)

@@ -43,7 +43,7 @@ def held_out_selection(run_dir: Path, held_out: int, selectors: list[str] | None
     loaders = {t.spec.name: make_loader((t.spec, t.val), loaded.tokenizer, max_length=cfg.data.max_length,
                                         batch_size=cfg.data.eval_batch_size) for t in tasks}
     report = evaluate_selection(loaded.module, loaders, selectors)
-    return {"run_dir": str(run_dir), "rows": scored_rows({"held_out": held_out, "validation_scored": kept_validation}),
+    return {"run_dir": str(run_dir), "rows": scored_rows(held_out, kept_validation),
             "held_out": report, "test": tested}
 
 

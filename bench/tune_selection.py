@@ -64,13 +64,18 @@ def task_id_accuracy(scores: list[torch.Tensor]) -> float:
     return sum(float((s.argmax(1) == t).float().mean()) for t, s in enumerate(scores)) / len(scores)
 
 
-def fitted(train: list[Split], classes: list[int], layers: list[int], projection: RandomProjection | None) -> list[TaskStatistics]:
+def fit_tasks(features: list[torch.Tensor], labels: list[torch.Tensor], classes: list[int],
+              projection: RandomProjection | None = None) -> list[TaskStatistics]:
+    """Each task's statistics over its training ``features`` [N, D] under class ``labels``, as a stream fits them."""
     stats = []
-    for (x, y), k in zip(train, classes):
-        features = x[:, layers].flatten(1)
-        stats.append(TaskStatistics(features.shape[1], k, projection.dim if projection else 0))
-        stats[-1].fit(features, y, projection(features) if projection else None)
+    for x, y, k in zip(features, labels, classes):
+        stats.append(TaskStatistics(x.shape[1], k, projection.dim if projection else 0))
+        stats[-1].fit(x, y, projection(x) if projection else None)
     return stats
+
+
+def fitted(train: list[Split], classes: list[int], layers: list[int], projection: RandomProjection | None) -> list[TaskStatistics]:
+    return fit_tasks([x[:, layers].flatten(1) for x, _ in train], [y for _, y in train], classes, projection)
 
 
 def statistics_bytes(stats: TaskStatistics) -> int:
@@ -152,17 +157,16 @@ def tune(overrides: list[str], held_out: int) -> dict[str, Any]:
             "ranpac": ranpac_grid(train, val, classes, default, cfg.selection.projection_seed), "ranpac_layers": default}
 
 
-def scored_rows(result: dict[str, Any]) -> str:
+def scored_rows(held_out: int, kept_validation: list[str]) -> str:
     """What the accuracies were measured on, in words."""
-    if not result["held_out"]:
+    if not held_out:
         return "validation splits"
-    kept = result.get("validation_scored") or []
-    return f"{result['held_out']} held-out training-pool rows per task" + (
-        f" (the validation split for {', '.join(kept)}: no rows beyond its training split)" if kept else "")
+    return f"{held_out} held-out training-pool rows per task" + (
+        f" (the validation split for {', '.join(kept_validation)}: no rows beyond its training split)" if kept_validation else "")
 
 
 def to_markdown(result: dict[str, Any]) -> str:
-    scored = scored_rows(result)
+    scored = scored_rows(result["held_out"], result.get("validation_scored") or [])
     lines = [f"Task-ID accuracy (mean over tasks) on {scored} for `{' '.join(result['overrides']) or 'the default stream'}`:"
              f" tasks {result['tasks']}, features scored {result['val_sizes']}.", "",
              "| layers | statistics bytes per task (M=0) | prototype | " + " | ".join(f"mahalanobis a={a}" for a in SHRINKAGES) + " |",

@@ -41,6 +41,6 @@ def test_a_task_without_rows_beyond_its_training_split_is_scored_on_its_validati
     everything = [*OVERRIDES, f"task_dir={toy_task_dir}", "data.train_size=400"]  # more than the 160-row sources hold
     cfg, tasks, kept = tune_selection.held_out_tasks(everything, 30)
     assert kept == [t.spec.name for t in tasks] and all(len(t.val) == cfg.data.val_size for t in tasks)
-    assert "validation split for colors" in tune_selection.scored_rows({"held_out": 30, "validation_scored": kept})
+    assert "validation split for colors" in tune_selection.scored_rows(30, kept)
     _, tasks, kept = tune_selection.held_out_tasks([*OVERRIDES, f"task_dir={toy_task_dir}"], 500)
     assert not kept and all(0 < len(t.val) < 500 for t in tasks)  # fewer held-out rows where the source has fewer

@@ -39,19 +39,28 @@ def best_per_task(scores: torch.Tensor, model: ClassModel, tasks: int) -> torch.
     return torch.stack([scores[:, model.owner == t].amax(dim=1) for t in range(tasks)], dim=1)
 
 
-def gaussian_model(stats: list[TaskStatistics], shrinkage: float) -> ClassModel:
-    """Class means with one covariance shared by every class of every task, pooled from the tasks' within-class
-    scatter and shrunk towards a scaled identity: (1 - a) S + a (tr S / d) I (Ledoit-Wolf's target), plus a
-    negligible jitter so that fewer examples than dimensions with no shrinkage still invert."""
-    owner, seen = _columns(stats)
+def pooled_covariance(stats: list[TaskStatistics]) -> torch.Tensor:
+    """The within-class covariance shared by every class of every task: their scatter summed, over the examples
+    less one per class seen (float64)."""
     examples = sum(float(s.counts.sum()) for s in stats)
-    scatter = sum(s.scatter.double() for s in stats)
-    covariance = scatter / max(examples - int(seen.sum()), 1.0)
+    classes = sum(int(s.seen.sum()) for s in stats)
+    return sum(s.scatter.double() for s in stats) / max(examples - classes, 1.0)
+
+
+def shrink(covariance: torch.Tensor, shrinkage: float) -> torch.Tensor:
+    """(1 - a) S + a (tr S / d) I (Ledoit-Wolf's target), plus a negligible jitter so that fewer examples than
+    dimensions with no shrinkage still invert."""
     d = covariance.shape[0]
     identity = torch.eye(d, dtype=torch.float64, device=covariance.device)
     scale = float(covariance.trace()) / d or 1.0  # no spread at all (one example per class): Euclidean distance
-    shrunk = (1 - shrinkage) * covariance + (shrinkage + JITTER) * scale * identity
-    precision = torch.cholesky_inverse(torch.linalg.cholesky(shrunk))
+    return (1 - shrinkage) * covariance + (shrinkage + JITTER) * scale * identity
+
+
+def gaussian_model(stats: list[TaskStatistics], shrinkage: float) -> ClassModel:
+    """Class means with one covariance shared by every class of every task (:func:`pooled_covariance`), shrunk
+    by ``shrinkage`` (:func:`shrink`)."""
+    owner, seen = _columns(stats)
+    precision = torch.cholesky_inverse(torch.linalg.cholesky(shrink(pooled_covariance(stats), shrinkage)))
     means = torch.cat([s.centroids.double() for s in stats])
     return ClassModel(owner, seen, means=means, precision=precision)
 
