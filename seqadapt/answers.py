@@ -104,13 +104,20 @@ class Answerer:
 
     @torch.inference_mode()
     def choose(self, requests: list[Request], selector: str) -> list[str]:
-        """Each request's task by ``selector``, among the tasks that can read it, from one shared encoding (the
-        first such task's); a context split into windows gets its windows' mean score."""
-        candidates = self._readers(requests[0])
+        """Each request's task by ``selector``, among the tasks that can read it; requests of one shape (the
+        same such tasks) share one encoding, by the first such task."""
+        groups: dict[tuple[str, ...], list[int]] = {}
         for i, request in enumerate(requests):
-            if self._readers(request) != candidates:
-                raise RequestError(f"input line {i + 1} has other fields than input line 1 ({sorted(fields_of(request))}); "
-                                   "give requests of one shape, or name each request's task")
+            groups.setdefault(tuple(self.readers(request, f"input line {i + 1}")), []).append(i)
+        chosen = [""] * len(requests)
+        for candidates, index in groups.items():
+            for i, task in zip(index, self._choose_among(list(candidates), [requests[i] for i in index], selector)):
+                chosen[i] = task
+        return chosen
+
+    def _choose_among(self, candidates: list[str], requests: list[Request], selector: str) -> list[str]:
+        """Each request's task among ``candidates`` (all of which read it), from one shared encoding; a
+        context split into windows gets its windows' mean score."""
         rows = [self.canonical(candidates[0], request, f"input line {i + 1}") for i, request in enumerate(requests)]
         choose = get_selector(selector)
         totals = torch.zeros(len(requests), len(candidates))
@@ -124,17 +131,17 @@ class Answerer:
             seen += len(scores)
         return [candidates[i] for i in (totals / counts).argmax(dim=1).tolist()]
 
-    def _readers(self, request: Request) -> list[str]:
-        """The loaded tasks whose kind accepts ``request``'s fields."""
+    def readers(self, request: Request, where: str = "input") -> list[str]:
+        """The loaded tasks whose kind accepts ``request``'s fields; none is a ``RequestError`` naming ``where``."""
         readers = []
         for task in self.module.tasks:
             try:
-                self.canonical(task, request, "input")
+                self.canonical(task, request, where)
                 readers.append(task)
             except RequestError:
                 continue
         if not readers:
-            raise RequestError(f"no task of this run reads an input with fields {sorted(fields_of(request))}; "
+            raise RequestError(f"{where}: no task of this run reads an input with fields {sorted(fields_of(request))}; "
                                f"its tasks read {self._fields()}")
         return readers
 

@@ -26,6 +26,15 @@ two identical runs' artefacts differ byte for byte and stop artefacts being
 checkable with ``sha256sum -c``. Artefacts of this format written before
 manifests were sealed are refused with the way out: seal them yourself if you
 trust them, or resume the run, which retrains them.
+
+A manifest is read as a received file (:mod:`seqadapt.untrusted_json`): at
+most :data:`MAX_MANIFEST_BYTES`, a JSON object of the :class:`Manifest`
+types, naming its own folder's task, its weights a file inside that folder
+(no absolute path, no ``..``, no link leading out). Each manifest records the
+run that wrote it (``written_by_run``, the run's ``run_id``), so artefacts
+copied in from another run are refused instead of served or resumed beside
+the run's own (:func:`check_written_by`); manifests from before runs had ids
+lack the key and are not compared.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import torch
 from safetensors import SafetensorError
@@ -48,6 +57,7 @@ from seqadapt.data.tasks import TaskSpec
 from seqadapt.io import atomic_write, fsync_dir
 from seqadapt.model import SeqAdaptModule, parameter_budget
 from seqadapt.record import TaskEvaluation
+from seqadapt.untrusted_json import UntrustedJsonError, check_type, parse_json_object, read_bounded
 
 FORMAT_VERSION = 3  # 2: a task's tensors include its class prototypes; 3: its selection statistics
 RUN_CONFIG = "run_config.yaml"
@@ -57,6 +67,40 @@ MANIFEST_FILE = "manifest.json"
 SEAL_FILE = "manifest.sha256"
 SET_ASIDE_SUFFIX = ".corrupt"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+MAX_MANIFEST_BYTES = 64 * 2**20  # a 100 000-label task's manifest is a few MB; a larger one is refused unread
+MAX_SEAL_BYTES = 4096  # one sha256sum line
+
+
+class BackboneEntry(TypedDict):
+    name: str
+    sha256: str
+
+
+class WeightsEntry(TypedDict):
+    file: str
+    sha256: str
+    bytes: int
+
+
+class Manifest(TypedDict):
+    """What a manifest must hold, as the code reads it: checked value by value before anything is used."""
+
+    format_version: int
+    seqadapt_version: str
+    task: str
+    stage: int
+    spec: dict[str, Any]
+    labels: list[str]
+    strategy: str
+    adapter: dict[str, Any]
+    pooling: str
+    selection: dict[str, Any]
+    backbone: BackboneEntry
+    weights: WeightsEntry
+    learned: dict[str, Any]
+    settings: dict[str, Any]
+    budget: dict[str, Any]
+    written_by_run: NotRequired[str]  # the run_id of the run that wrote it; absent before runs had one
 
 
 class ArtefactError(RuntimeError):
@@ -84,7 +128,7 @@ class TaskArtefact:
     """One task's saved tensors with the manifest they were verified against."""
 
     directory: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     tensors: dict[str, torch.Tensor]
 
     @property
@@ -110,18 +154,20 @@ def save_task_artefact(
     backbone_name: str,
     backbone_sha256: str,
     settings: dict[str, Any],
+    run_id: str,
 ) -> Path:
     """Save ``learned.task``'s own tensors, seal and manifest; returns the artefact directory.
 
     ``settings`` records how the task was evaluated (tokenisation, eval batch
-    size), so a later load can reproduce the reference logits exactly.
+    size), so a later load can reproduce the reference logits exactly;
+    ``run_id`` the run that wrote it.
     """
     task = learned.task
     directory = _make_durable_dir(task_artefact_dir(run_dir, task))
     tensors = {key: value.detach().cpu().contiguous() for key, value in module.tensors.of(task).items()}
     weights = save_safetensors(tensors, metadata={"seqadapt_task": task})  # one key: byte-identical files
     atomic_write(directory / WEIGHTS_FILE, weights)
-    manifest = {
+    manifest: Manifest = {
         "format_version": FORMAT_VERSION,
         "seqadapt_version": __version__,
         "task": task,
@@ -137,6 +183,7 @@ def save_task_artefact(
         "learned": asdict(learned),
         "settings": settings,
         "budget": asdict(parameter_budget(module, task)),
+        "written_by_run": run_id,
     }
     data = json.dumps(manifest, indent=2).encode()
     atomic_write(directory / SEAL_FILE, seal_line(data))  # before the manifest: the manifest's rename commits
@@ -185,8 +232,9 @@ def set_aside(directory: Path) -> Path:
     return target
 
 
-def load_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
-    """Read a ``.safetensors`` file, refusing pickle formats and files that changed since they were written."""
+def load_tensors(path: Path, expected_sha256: str | None = None, expected_bytes: int | None = None) -> dict[str, torch.Tensor]:
+    """Read a ``.safetensors`` file, refusing pickle formats and files that changed since they were written (a
+    file of another size than ``expected_bytes`` unread)."""
     path = Path(path)
     if path.suffix in PICKLE_SUFFIXES or path.suffix != ".safetensors":
         raise ArtefactError(
@@ -196,6 +244,9 @@ def load_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, to
         )
     if not path.is_file():
         raise CorruptArtefactError(f"artefact weights {path} are missing although its manifest exists.", path.parent)
+    if expected_bytes is not None and path.stat().st_size != expected_bytes:
+        raise CorruptArtefactError(f"{path} is corrupt or truncated: it holds {path.stat().st_size} bytes, its "
+                                   f"manifest records {expected_bytes}.", path.parent)
     data = path.read_bytes()
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise CorruptArtefactError(
@@ -210,8 +261,9 @@ def load_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, to
         ) from err
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """The manifest of an artefact directory, checked for format, completeness and against its seal."""
+def read_manifest(directory: Path) -> Manifest:
+    """The manifest of an artefact directory, checked for format, completeness, types, its folder's task and
+    against its seal (see the module docstring)."""
     directory = Path(directory)
     path = directory / MANIFEST_FILE
     if not path.is_file():
@@ -221,20 +273,70 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             if pickles else " The stage that writes it did not finish, or this is not a seqadapt artefact."
         )
         raise ArtefactError(f"no {MANIFEST_FILE} in {directory}.{hint}")
-    data = path.read_bytes()  # parsed and sealed from the same bytes
+    confined(directory, MANIFEST_FILE, path)
     try:
-        manifest = json.loads(data.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CorruptArtefactError(f"{path} is not valid JSON ({err}); the artefact is damaged.", directory) from err
-    sealed = (directory / SEAL_FILE).is_file()
-    if sealed or manifest.get("format_version") == FORMAT_VERSION:
+        data = read_bounded(path, MAX_MANIFEST_BYTES)  # parsed and sealed from the same bytes
+        manifest = parse_json_object(data, str(path))
+    except UntrustedJsonError as err:
+        raise CorruptArtefactError(f"{err}; the artefact is damaged.", directory) from err
+    if (directory / SEAL_FILE).is_file() or manifest.get("format_version") == FORMAT_VERSION:
         check_seal(directory, data)
-    if manifest.get("format_version") != FORMAT_VERSION:
+    check_format_version(path, manifest)
+    check_contents(path, manifest)
+    if manifest["task"] != directory.name or manifest["spec"].get("name") != manifest["task"]:
         raise ArtefactError(
-            f"{path} has format_version {manifest.get('format_version')!r}; this seqadapt ({__version__}) "
-            f"reads version {FORMAT_VERSION}. Run the stream again with this seqadapt to write artefacts it can load"
+            f"{path} is the artefact of task {manifest['task']!r} (its spec names {manifest['spec'].get('name')!r}), "
+            f"but its folder is named {directory.name!r}: artefacts are found by their folder's name, so it would "
+            f"be served or resumed as the wrong task. Rename the folder to {manifest['task']!r} if it was moved by "
+            "mistake, or move it out of the run folder."
         )
-    return manifest
+    confined(directory, manifest["weights"]["file"], path, "weights.file")
+    return manifest  # type: ignore[return-value]  # checked against Manifest just above
+
+
+def check_contents(path: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a manifest whose values are not of the :class:`Manifest` types, or whose learned evaluation,
+    task definition or adapter settings cannot be read: everything later read from it is then safe to use."""
+    try:
+        check_type(manifest, Manifest, str(path))
+        TaskEvaluation.from_dict(manifest["learned"], str(path), "learned")
+        TaskSpec.from_dict(manifest["spec"])
+        adapter_config(manifest["adapter"])
+    except (TypeError, ValueError) as err:  # UntrustedJsonError, TaskDefinitionError, adapter settings
+        problem = f"{err.key} is {err.problem}" if isinstance(err, UntrustedJsonError) and err.key else str(err)
+        raise CorruptArtefactError(f"{path} is not a manifest seqadapt wrote: {problem}.", path.parent) from None
+
+
+def check_format_version(path: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a manifest of another format, saying which seqadapt reads it."""
+    version, written = manifest.get("format_version"), manifest.get("seqadapt_version")
+    if version == FORMAT_VERSION:
+        return
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        fix = "Upgrade seqadapt to load it (pip install -U seqadapt)."
+    else:
+        by = f"seqadapt {written}" if isinstance(written, str) and len(written) <= 40 else "the seqadapt that wrote it"
+        install = f" (pip install 'seqadapt=={written}')" if by != "the seqadapt that wrote it" else ""
+        fix = (f"Serve it with {by}{install}, or run the stream again with this seqadapt, in a new folder, to write "
+               "artefacts it can load.")
+    raise ArtefactError(
+        f"{path} has format_version {version!r}; this seqadapt ({__version__}) reads version {FORMAT_VERSION}. {fix}"
+    )
+
+
+def confined(directory: Path, name: str, manifest: Path, key: str = "") -> Path:
+    """``directory / name`` where ``name`` is a plain file name and the file, links followed, is inside
+    ``directory``; otherwise an :class:`ArtefactError` naming the manifest's ``key`` (a received manifest could
+    otherwise make seqadapt read any file on the machine)."""
+    path = Path(directory) / name
+    where = f"{manifest}: {key} is {name!r}" if key else f"{path}"
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise ArtefactError(f"{where}, which is not a file name: an artefact's files must lie directly in its "
+                            f"folder {directory}. The manifest is not one seqadapt wrote; move the folder out.")
+    if path.resolve().parent != Path(directory).resolve():
+        raise ArtefactError(f"{where}, a link to {path.resolve()}, outside its artefact folder {directory}: an "
+                            "artefact's files must lie in its folder. Replace the link by the file itself.")
+    return path
 
 
 def check_seal(directory: Path, manifest: bytes) -> None:
@@ -247,8 +349,11 @@ def check_seal(directory: Path, manifest: bytes) -> None:
             "sealed, or its seal was deleted, so an edit to it could not be noticed.", directory,
             f"; or, if you trust it as it is, seal it: cd {directory} && sha256sum {MANIFEST_FILE} > {SEAL_FILE}",
         )
+    confined(directory, SEAL_FILE, seal)
+    with open(seal, "rb") as handle:
+        line = handle.read(MAX_SEAL_BYTES + 1)
     try:
-        recorded = seal.read_text(encoding="ascii").split()[0]
+        recorded = line.decode("ascii").split()[0] if len(line) <= MAX_SEAL_BYTES else "<unreadable>"
     except (UnicodeDecodeError, IndexError):
         recorded = "<unreadable>"
     if recorded != actual:
@@ -273,8 +378,23 @@ def load_task_artefact(directory: Path, *, backbone_sha256: str) -> TaskArtefact
             f"weights sha256 {saved['sha256']}, but the loaded backbone has sha256 {backbone_sha256}. "
             "Load it with the backbone it was saved with (see backbone in its manifest.json)."
         )
-    tensors = load_tensors(Path(directory) / manifest["weights"]["file"], manifest["weights"]["sha256"])
+    weights = manifest["weights"]
+    tensors = load_tensors(Path(directory) / weights["file"], weights["sha256"], weights["bytes"])
     return TaskArtefact(directory=Path(directory), manifest=manifest, tensors=tensors)
+
+
+def check_written_by(directory: Path, manifest: Manifest, run_id: str | None, source: Path) -> None:
+    """Refuse an artefact that another run wrote (see the module docstring) than ``run_id``, the run that
+    ``source`` (results.json, or the run's first artefact) belongs to. A run started into a folder that holds
+    artefacts is refused, so this only happens when artefacts are copied in by hand, mixing two runs' tasks."""
+    written = manifest.get("written_by_run")
+    if run_id is None or written is None or written == run_id:
+        return
+    raise ArtefactError(
+        f"{directory} was written by run {written}, but {source} belongs to run {run_id}: it was copied "
+        "in from another run's folder, and two runs' tasks do not belong in one run. Move it out of this folder (a "
+        "resume then trains its stage again), or use it in the folder of the run that wrote it."
+    )
 
 
 def install_task(module: SeqAdaptModule, artefact: TaskArtefact) -> None:
@@ -292,4 +412,7 @@ def install_task(module: SeqAdaptModule, artefact: TaskArtefact) -> None:
             "a projection of the same seed that hashes differently was drawn by another random generator"
         )
     module.add_task(artefact.spec)
-    module.tensors.load(artefact.spec.name, artefact.tensors)
+    try:
+        module.tensors.load(artefact.spec.name, artefact.tensors)
+    except ValueError as err:  # the task is added but holds fresh tensors: the caller must drop this module
+        raise ArtefactError(f"artefact {artefact.directory} does not fit the model: {err}") from None

@@ -38,6 +38,11 @@ from seqadapt.adapters.injector import shared_state
 from seqadapt.families import family_of
 
 AUTO_CLASSES = {"encoder": AutoModel, "decoder": AutoModelForCausalLM, "encoder_decoder": AutoModelForSeq2SeqLM}
+# Families whose positions are relative (T5's buckets): no input length runs out of them.
+RELATIVE_POSITIONS = ("t5", "mt5")
+# Families whose learned positions are numbered from the padding index + 1 (RoBERTa's position ids): that many
+# rows of the table can never be used, so 514 rows hold 512 tokens.
+PADDING_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert")
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,25 @@ def load_backbone(config: BackboneConfig) -> Backbone:
     pad_with_eos(tokenizer, config.name)
     freeze(model)
     return Backbone(model=model, tokenizer=tokenizer, name=config.name)
+
+
+def max_positions(model: PreTrainedModel) -> int | None:
+    """The most tokens one sequence may hold on this backbone, ``None`` where nothing limits it.
+
+    Learned position tables (BERT, RoBERTa, GPT-2, BART) index out of range past their size
+    (``max_position_embeddings``, which GPT-2's config maps to ``n_positions``), less RoBERTa's padding
+    offset; rotary models (Llama, Qwen2, ...) are held to the length they were trained for, past which their
+    outputs degrade; T5's relative positions, and a config that names no size, set no limit.
+    """
+    config = model.config
+    if config.model_type in RELATIVE_POSITIONS:
+        return None
+    size = getattr(config, "max_position_embeddings", None)
+    if not isinstance(size, int):
+        return None
+    if config.model_type in PADDING_OFFSET_POSITIONS:
+        return size - (config.pad_token_id or 0) - 1
+    return size
 
 
 def pad_with_eos(tokenizer: PreTrainedTokenizerBase, name: str) -> None:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqadapt.adapters import adapter_config
 from seqadapt.backbone import Backbone, BackboneConfig, load_backbone
+from seqadapt.config_check import check_max_length
 from seqadapt.console import StageProgress
 from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
 from seqadapt.data.splits import TaskSplits
@@ -61,7 +62,13 @@ def build_tracker(cfg: DictConfig, output_dir: Path) -> WandbTracker | None:
 
 
 def build_callbacks(cfg: DictConfig) -> list[StreamCallback]:
-    """The ``callbacks`` group: each entry instantiated with ``hydra.utils.instantiate`` (``_target_`` + args)."""
+    """The ``callbacks`` group: each entry instantiated with ``hydra.utils.instantiate`` (``_target_`` + args).
+
+    ``cfg.callbacks`` is always this invocation's own (its command line and
+    ``conf/``): a resume takes them from the command line, never from the saved
+    run_config.yaml (:func:`seqadapt.cli.train.resume_target`), whose author
+    could otherwise name any code to run.
+    """
     callbacks = []
     for key, node in (cfg.get("callbacks") or {}).items():
         callback = instantiate(node)
@@ -82,6 +89,7 @@ def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
     callbacks = build_callbacks(cfg)
     tasks = build_tasks(cfg)
     backbone = load_backbone(BackboneConfig(**container(cfg.backbone)))
+    check_max_length(cfg.data.max_length, backbone, [task.spec for task in tasks])
     tracker = build_tracker(cfg, output_dir) if is_rank_zero() else None
     trainer_kwargs = container(cfg.trainer)
     progress = [StageProgress()] if trainer_kwargs.get("enable_progress_bar", True) else []

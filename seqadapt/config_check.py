@@ -7,13 +7,19 @@ the run in its first second, not after a stage or as a bare ``TypeError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from seqadapt.adapters import adapter_config
+from seqadapt.backbone import Backbone, max_positions
+from seqadapt.families import model_family
 from seqadapt.heads import POOLINGS
+from seqadapt.kinds import kind_of
+
+if TYPE_CHECKING:
+    from seqadapt.data.tasks import TaskSpec
 
 
 class ConfigError(ValueError):
@@ -89,3 +95,30 @@ def check_config(cfg: DictConfig) -> None:
             + "\nFix them on the command line (key=value) or in your config files; `seqadapt --cfg job` prints "
             "the composed config."
         )
+
+
+def check_max_length(max_length: int, backbone: Backbone, specs: Sequence[TaskSpec]) -> None:
+    """Raise :class:`ConfigError` if ``data.max_length`` (plus what a task's rows take after their input, e.g. a
+    decoder's generated answer) needs more positions than the loaded backbone has (:func:`max_positions`).
+    Checked as soon as the backbone loads, before any stage trains: past its positions a model fails in the
+    middle of a stage, and a finished stage would pin the length in its manifest."""
+    limit = max_positions(backbone.model)
+    if limit is None:
+        return
+    architecture = model_family(backbone.model).architecture
+
+    def after_input(spec: TaskSpec) -> int:
+        return kind_of(spec).positions_after_input(spec, architecture)
+
+    spec = max(specs, key=after_input)  # the task whose rows run longest
+    extra = after_input(spec)
+    if max_length + extra <= limit:
+        return
+    after = (f" plus max_target_length {extra} of task '{spec.name}' (generated after the prompt, in the same "
+             f"sequence)" if extra else "")
+    fix = f"set data.max_length={limit - extra} or lower" + (
+        f", or lower max_target_length in tasks/{spec.name}.yaml" if extra else "")
+    raise ConfigError(
+        f"data.max_length={max_length}{after} needs {max_length + extra} positions, but backbone "
+        f"'{backbone.name}' ({backbone.model.config.model_type}) has {limit}; {fix}"
+    )

@@ -14,12 +14,14 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 
 import datasets
 import pytorch_lightning as pl
 import transformers
 from pytorch_lightning.callbacks import ProgressBar
 
+from seqadapt.io import open_regular
 from seqadapt.stream.callbacks import StreamCallback
 from seqadapt.stream.plan import Stage
 
@@ -41,6 +43,16 @@ def configure_console(verbose: bool = False) -> None:
     os.environ.setdefault("WANDB_SILENT", "true")
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()  # "Loading weights" of the backbone
+
+
+class RunLogHandler(logging.FileHandler):
+    """``logging.FileHandler`` for a run folder's ``train.log`` (conf/train.yaml's ``job_logging``, and a resumed
+    run's own folder): appends, and refuses a symbolic link there, which a received folder could point at any file
+    of yours (:func:`seqadapt.io.open_regular`)."""
+
+    def _open(self):
+        handle = open_regular(Path(self.baseFilename), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        return os.fdopen(handle, "a", encoding=self.encoding, errors=self.errors)
 
 
 class StageProgress(ProgressBar, StreamCallback):

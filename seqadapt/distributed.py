@@ -5,11 +5,13 @@ its share of the batches, with gradients averaged, so all processes end the
 stage with the same task weights. Everything else a stage does that produces
 files or verdicts (evaluation, the forgetting guard, ``results.json``, plots,
 W&B, artefacts) runs on global rank 0 only; the other ranks wait for its
-verdict, which doubles as the stage's barrier, and stop with it if it fails.
+verdict, which doubles as the stage's barrier, and stop with it if it fails: all ranks then leave together,
+once rank 0 has finished its last hooks (:func:`leave_together`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -47,6 +49,18 @@ def close_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def leave_together() -> None:
+    """Where every rank stops at the same point (a failed guard verdict, rank 0's failure it shared), wait
+    until every rank has finished its last hooks, then close the group.
+
+    Lightning's launcher SIGKILLs the main process (rank 0) within 5 s of another rank exiting non-zero, so a
+    rank leaving first would cut short rank 0's last hooks: the summary, plots, finishing the W&B run. A rank
+    that can no longer be reached is not waited for: the failure being raised is what the user must see.
+    """
+    with contextlib.suppress(RuntimeError):  # torch.distributed's errors (DistBackendError...) are RuntimeErrors
+        close_process_group()
 
 
 def ignore_frozen_under_ddp(module: nn.Module) -> None:

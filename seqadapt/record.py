@@ -11,19 +11,21 @@ that says what to do.
 
 from __future__ import annotations
 
-import json
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from seqadapt import metrics
 from seqadapt.io import atomic_write_json
+from seqadapt.untrusted_json import UntrustedJsonError, check_type, construct, known_fields, read_json_object
 
 # 0: files written before results.json carried a schema_version (same layout, no plan); 1: evaluations held
 # `accuracy` and the matrix was `accuracy_matrix` (every task was a classifier); 2: `metric` + `score`, `score_matrix`;
 # 3: `selection_sha256` (every selection statistic of the task) where 2 had `prototypes_sha256`
 SCHEMA_VERSION = 3
 RESULTS_FILE = "results.json"
+MAX_RESULTS_BYTES = 256 * 2**20  # a 100-task stream's file is a few MB; a larger one is refused unread
 CheckKind = Literal["full", "tensors"]
 
 
@@ -45,15 +47,15 @@ class TaskEvaluation:
     metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TaskEvaluation:
+    def from_dict(cls, data: dict[str, Any], where: str = "evaluation", key: str = "") -> TaskEvaluation:
         """Read an evaluation, also one written before kinds other than classification (``accuracy``) or before
-        selection statistics (``prototypes_sha256``)."""
+        selection statistics (``prototypes_sha256``); ``where`` and ``key`` name it in errors."""
         data = dict(data)
         if "accuracy" in data:
             data["metric"], data["score"] = "accuracy", data.pop("accuracy")
         if "prototypes_sha256" in data:  # before selection statistics: the class prototypes alone
             data["selection_sha256"] = data.pop("prototypes_sha256")
-        return cls(**data)
+        return construct(cls, data, where, key)
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,8 @@ class GuardVerdict:
         return {**asdict(self), "passed": self.passed}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GuardVerdict:
-        return cls(**{key: value for key, value in data.items() if key != "passed"})
+    def from_dict(cls, data: dict[str, Any], where: str = "guard verdict", key: str = "") -> GuardVerdict:
+        return construct(cls, data, where, key)
 
 
 @dataclass
@@ -107,11 +109,12 @@ class StageRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StageRecord:
-        known = {f.name for f in fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values["evaluations"] = [TaskEvaluation.from_dict(e) for e in data["evaluations"]]
-        values["guard"] = GuardVerdict.from_dict(data["guard"])
+    def from_dict(cls, data: dict[str, Any], where: str = "stage record", key: str = "") -> StageRecord:
+        check_type(data, cls, where, key)
+        values = known_fields(cls, data)
+        values["evaluations"] = [TaskEvaluation.from_dict(e, where, f"{key}.evaluations[{i}]")
+                                 for i, e in enumerate(data["evaluations"])]
+        values["guard"] = GuardVerdict.from_dict(data["guard"], where, f"{key}.guard")
         return cls(**values)
 
 
@@ -119,6 +122,9 @@ class StageRecord:
 class RunRecord:
     """A whole stream: its identity, its plan (the tasks of each stage), the score matrix and stage records.
 
+    ``run_id`` is drawn when a run starts and kept when it is resumed; each
+    artefact's manifest records it (``written_by_run``), so artefacts copied
+    in from another run are told apart from the run's own.
     ``score_matrix[i][j]`` is task j's primary score (its evaluations name the metric) after stage i, ``None`` for a
     task not yet learned; it has one row per completed stage.
     """
@@ -141,6 +147,7 @@ class RunRecord:
     wall_seconds: float = 0.0
     environment: dict[str, Any] = field(default_factory=dict)  # device, precision, torch threads: output hashes depend on them
     resumed: dict[str, Any] | None = None
+    run_id: str | None = field(default_factory=lambda: uuid.uuid4().hex)  # None: written before runs had one
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -191,21 +198,24 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = RESULTS_FILE) -> RunRecord:
+        """Read a record of any schema version up to this one; a value of the wrong type is an
+        :class:`~seqadapt.untrusted_json.UntrustedJsonError` naming its key."""
         version = data.get("schema_version", 0)
         if not isinstance(version, int) or version > SCHEMA_VERSION:
             raise RecordError(
                 f"{source} has schema_version {version!r}; this seqadapt reads versions 0 to {SCHEMA_VERSION}. "
                 "Upgrade seqadapt to read it (pip install -U seqadapt)."
             )
-        data = dict(data)
-        if version == 0:  # same layout; the plan was implied by the strategy
+        data = {"run_id": None, **data}  # written before runs had an id
+        if version == 0 and isinstance(data.get("tasks"), list):  # same layout; the plan was implied by the strategy
             tasks = data["tasks"]
             data["plan"] = [list(tasks)] if data.get("strategy") == "joint" else [[task] for task in tasks]
         if "accuracy_matrix" in data:  # versions 0 and 1: every task was a classifier, its score its accuracy
             data["score_matrix"] = data.pop("accuracy_matrix")
-        stages = [StageRecord.from_dict(stage) for stage in data.get("stages", [])]
-        known = {f.name for f in fields(cls)} - {"stages", "schema_version"}
-        return cls(**{key: value for key, value in data.items() if key in known}, stages=stages)
+        check_type(data, cls, source)
+        values = known_fields(cls, data)
+        values["stages"] = [StageRecord.from_dict(stage, source, f"stages[{i}]") for i, stage in enumerate(data.get("stages", []))]
+        return cls(**{key: value for key, value in values.items() if key != "schema_version"})
 
     def save(self, directory: Path) -> Path:
         """Write ``<directory>/results.json`` atomically; returns its path."""
@@ -215,18 +225,17 @@ class RunRecord:
 
     @classmethod
     def load(cls, path: Path) -> RunRecord:
-        """Read a results file, naming the file and the way out when it is empty, damaged or unreadable."""
+        """Read a results file (at most :data:`MAX_RESULTS_BYTES`), naming the file and the way out when it is
+        empty, damaged, not a JSON object or holds a value of the wrong type."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls.from_dict(read_json_object(path, MAX_RESULTS_BYTES), str(path))
         except FileNotFoundError:
             raise RecordError(f"{path} does not exist: the run wrote no stage yet, or this is not a run folder") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise RecordError(
-                f"{path} is empty or damaged ({err}). Delete it and resume the run (resume=<run dir>): finished "
-                "stages are rebuilt from their verified artefacts."
-            ) from None
-        try:
-            return cls.from_dict(data, str(path))
-        except (KeyError, TypeError) as err:
-            raise RecordError(f"{path} is not a seqadapt results file: {err!r} is missing or malformed") from None
+        except UntrustedJsonError as err:
+            problem = err.problem if not err.key else f"{err.key} is {err.problem}"
+            raise RecordError(f"{path} is empty or damaged ({problem}). {REBUILD}") from None
+
+
+REBUILD = ("Delete it and resume the run (resume=<run dir>): finished stages are rebuilt from their verified "
+           "artefacts.")

@@ -4,7 +4,8 @@ A run directory holds ``run_config.yaml`` (how to rebuild the backbone and
 adapters) and one verified artefact per learned task. Loading checks every
 artefact's seal, its agreement with ``run_config.yaml`` on everything that
 shapes the model, and the backbone actually loaded, so an adapter never runs
-on weights or a model shape it was not trained with. What a prediction holds
+on weights or a model shape it was not trained with. A task whose artefact
+does not verify is not served, and named with why; the others are. What a prediction holds
 is the task kind's (:meth:`seqadapt.kinds.TaskKind.predictions`, see :mod:`seqadapt.answers`).
 """
 
@@ -24,29 +25,57 @@ from seqadapt.artefacts import (
     MANIFEST_FILE,
     RUN_CONFIG,
     ArtefactError,
+    Manifest,
     artefact_dirs,
+    check_written_by,
     install_task,
     load_task_artefact,
     read_manifest,
 )
 from seqadapt.backbone import BackboneConfig, load_backbone, weights_hash
 from seqadapt.environment import current_environment, environment_differences
+from seqadapt.lock import RunLock
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import RESULTS_FILE, RecordError, RunRecord
 from seqadapt.selection import DEFAULT_SELECTOR, SelectionConfig
 
 
 class LoadedStream:
-    """A backbone with the artefacts of a run's learned tasks installed, ready to answer inputs."""
+    """A backbone with the artefacts of a run's learned tasks installed, ready to answer inputs.
 
-    def __init__(self, module: SeqAdaptModule, tokenizer: PreTrainedTokenizerBase, settings: dict) -> None:
+    ``refused`` names each task whose artefact did not verify, with why: it is
+    not served, and requests for it are refused with that reason.
+    """
+
+    def __init__(self, module: SeqAdaptModule, tokenizer: PreTrainedTokenizerBase, settings: dict,
+                 refused: dict[str, str] | None = None) -> None:
         self.module = module.eval()
         self.tokenizer = tokenizer
         self.settings = settings
+        self.refused = dict(refused or {})
 
     @property
     def tasks(self) -> list[str]:
+        """The served tasks (those whose artefacts verified), in stage order."""
         return self.module.tasks
+
+    def check(self, request: Request, task: str | None, where: str) -> None:
+        """Raise why ``request`` cannot be answered under ``task`` (``None``: by a selector), naming ``where``:
+        a :class:`~seqadapt.kinds.base.RequestError` for its fields, an :class:`ArtefactError` for its task."""
+        answerer = Answerer(self.module, self.tokenizer, self.settings)
+        if task is None:
+            answerer.readers(request, where)
+            return
+        self.require_served(task, where)
+        answerer.canonical(task, request, where)
+
+    def require_served(self, task: str, where: str = "") -> None:
+        """Refuse a task that is not served, with why: its artefact was refused, or the run has none."""
+        prefix = f"{where}: " if where else ""
+        if task in self.refused:
+            raise ArtefactError(f"{prefix}task '{task}' is not served: {self.refused[task]}")
+        if task not in self.module.specs:
+            raise ArtefactError(f"{prefix}no task '{task}' in this run; it serves {self.tasks}")
 
     def predict(
         self, inputs: list[Request], task: str | list[str] | None = None, selector: str = DEFAULT_SELECTOR
@@ -57,7 +86,7 @@ class LoadedStream:
         With one task per input, a batch may mix tasks of a kind: each input
         runs through its own task's adapters in one pass over the shared
         backbone. Without a task, ``selector`` (see :mod:`seqadapt.selection`)
-        picks each input's task among the loaded tasks that can read it.
+        picks each input's task among the served tasks that can read it.
         """
         if not inputs:
             return []
@@ -67,74 +96,132 @@ class LoadedStream:
         tasks = [task] * len(inputs) if isinstance(task, str) else list(task)
         if len(tasks) != len(inputs):
             raise ValueError(f"{len(tasks)} task names for {len(inputs)} inputs; give one task or one per input")
-        self.module.require_known(sorted(set(tasks)))
+        for name in sorted(set(tasks)):
+            self.require_served(name)
         return answerer.answer(inputs, tasks)
 
 
 def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     """Rebuild a run's model from ``run_config.yaml`` and its task artefacts (all of them, or ``tasks``).
 
-    Every manifest served is sealed (:func:`seqadapt.artefacts.read_manifest`)
-    and must agree with ``run_config.yaml`` on everything that shapes the
-    model (:func:`check_run_config`): the config builds the model the
-    artefacts' tensors go into, so an edited config would otherwise serve
-    other probabilities without complaint.
+    Every manifest served is sealed (:func:`seqadapt.artefacts.read_manifest`),
+    written by the run that ``results.json`` records, and must agree with
+    ``run_config.yaml`` on everything that shapes the model
+    (:func:`check_run_config`): the config builds the model the artefacts'
+    tensors go into, so an edited config would otherwise serve other
+    probabilities without complaint. A task whose artefact does not verify is
+    not served and is named with why (a warning, and :attr:`LoadedStream.refused`);
+    the others are served. Only when none verifies is it an error.
+
+    The folder's lock is held shared while its files are read, so a resume
+    (which may move a damaged artefact aside) cannot change them meanwhile; a
+    folder being written is refused at once (:class:`~seqadapt.lock.RunLockedError`,
+    naming the writer), not waited for.
     """
     run_dir = Path(run_dir)
     config_path = run_dir / RUN_CONFIG
     if not config_path.is_file():
         raise ArtefactError(f"{run_dir} is not a seqadapt run directory: it has no {RUN_CONFIG}")
-    cfg = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
-    directories = sorted(artefact_dirs(run_dir), key=_stage)
-    available = [directory.name for directory in directories]
-    missing = sorted(set(tasks or ()) - set(available))
-    if missing or not directories:
-        raise ArtefactError(
-            f"{run_dir} has no artefact for task(s) {missing or 'any'}; it has {available or 'none'} "
-            "(only stages that finished and passed the guard leave one)"
-        )
-    served = [directory for directory in directories if tasks is None or directory.name in tasks]
-    manifests = {directory: read_manifest(directory) for directory in served}  # sealed: only these must verify
-    for directory in served:
-        check_run_config(cfg, config_path, manifests[directory], directory / MANIFEST_FILE)
-    backbone = load_backbone(BackboneConfig(**cfg["backbone"]))
-    module = SeqAdaptModule(
-        backbone.model, adapter_config(cfg["adapter"]), pooling=cfg["pooling"],
-        selection=SelectionConfig.from_mapping(cfg.get("selection")), tokenizer=backbone.tokenizer,
-    )
-    backbone_sha256 = weights_hash(backbone.model)
-    for directory in served:
-        _check(config_path, directory / MANIFEST_FILE, "pooling", module.pooling, manifests[directory].get("pooling"))
-        check_backbone(cfg, config_path, manifests[directory], directory / MANIFEST_FILE, backbone_sha256)
-        install_task(module, load_task_artefact(directory, backbone_sha256=backbone_sha256))
+    with RunLock(run_dir, shared=True):
+        cfg = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
+        manifests, refused = _verified_manifests(cfg, config_path, tasks)
+        backbone, module = _installed(cfg, config_path, manifests, refused)
+    for task, reason in refused.items():
+        warnings.warn(f"not serving task '{task}': {reason}", stacklevel=2)
     settings = {"max_length": cfg["data"]["max_length"], "eval_batch_size": cfg["data"]["eval_batch_size"]}
     note = environment_note(run_dir, module.device.type)
     if note:
         warnings.warn(note, stacklevel=2)
-    return LoadedStream(module, backbone.tokenizer, settings)
+    return LoadedStream(module, backbone.tokenizer, settings, refused)
+
+
+def _verified_manifests(
+    cfg: dict[str, Any], config_path: Path, tasks: list[str] | None
+) -> tuple[dict[Path, Manifest], dict[str, str]]:
+    """The sealed manifests of the artefacts to serve (all, or ``tasks``) that agree with the config and were
+    written by this run, in stage order; and each refused task with why."""
+    run_dir = config_path.parent
+    found: dict[Path, Manifest | str] = {}
+    for directory in artefact_dirs(run_dir):
+        try:
+            found[directory] = read_manifest(directory)
+        except ArtefactError as err:
+            found[directory] = str(err)
+    order = sorted(found, key=lambda d: (found[d]["stage"] if isinstance(found[d], dict) else float("inf"), d.name))
+    available = [directory.name for directory in order]
+    missing = sorted(set(tasks or ()) - set(available))
+    if missing or not found:
+        raise ArtefactError(
+            f"{run_dir} has no artefact for task(s) {missing or 'any'}; it has {available or 'none'} "
+            "(only stages that finished and passed the guard leave one)"
+        )
+    recorded = run_record(run_dir)
+    manifests, refused = {}, {}
+    for directory in (d for d in order if tasks is None or d.name in tasks):
+        try:
+            manifest = found[directory]
+            if isinstance(manifest, str):
+                raise ArtefactError(manifest)
+            check_run_config(cfg, config_path, manifest, directory / MANIFEST_FILE)
+            check_written_by(directory, manifest, recorded.run_id if recorded else None, run_dir / RESULTS_FILE)
+            manifests[directory] = manifest
+        except ArtefactError as err:
+            refused[directory.name] = str(err)
+    return manifests, refused
+
+
+def _installed(
+    cfg: dict[str, Any], config_path: Path, manifests: dict[Path, Manifest], refused: dict[str, str]
+) -> tuple[Any, SeqAdaptModule]:
+    """The backbone and the model with each artefact of ``manifests`` installed that verifies on it; the
+    others go to ``refused``. One refused after its task was added leaves the model half built (that task
+    would answer with untrained tensors), so the model is built again without it."""
+    while manifests:
+        backbone = load_backbone(BackboneConfig(**cfg["backbone"]))
+        module = SeqAdaptModule(
+            backbone.model, adapter_config(cfg["adapter"]), pooling=cfg["pooling"],
+            selection=SelectionConfig.from_mapping(cfg.get("selection")), tokenizer=backbone.tokenizer,
+        )
+        backbone_sha256 = weights_hash(backbone.model)
+        for directory, manifest in list(manifests.items()):
+            try:
+                _check(config_path, directory / MANIFEST_FILE, "pooling", module.pooling, manifest["pooling"])
+                check_backbone(cfg, config_path, manifest, directory / MANIFEST_FILE, backbone_sha256)
+                install_task(module, load_task_artefact(directory, backbone_sha256=backbone_sha256))
+            except ArtefactError as err:
+                refused[directory.name] = str(err)
+                del manifests[directory]
+                if directory.name in module.specs:
+                    break
+        else:
+            if manifests:
+                return backbone, module
+    if len(refused) == 1:
+        raise ArtefactError(*refused.values())
+    raise ArtefactError(f"no task of {config_path.parent} can be served:" + "".join(f"\n  {t}: {r}" for t, r in refused.items()))
+
+
+def run_record(run_dir: Path) -> RunRecord | None:
+    """The run's results.json, or None where it has none or it is damaged (a resume rebuilds it; serving
+    needs only the artefacts)."""
+    path = Path(run_dir) / RESULTS_FILE
+    try:
+        return RunRecord.load(path) if path.is_file() else None
+    except RecordError:
+        return None
 
 
 def environment_note(run_dir: Path, device: str) -> str | None:
     """What differs between the run's recorded environment (results.json) and this process, in words; None
     when nothing does or the run recorded none. Outputs then differ in their last bits, never in kind."""
-    path = Path(run_dir) / RESULTS_FILE
-    try:
-        recorded = RunRecord.load(path).environment if path.is_file() else {}
-    except RecordError:
-        return None  # resume rebuilds a damaged results.json; predict needs only the artefacts
-    changed = environment_differences(recorded, current_environment(device))
+    record = run_record(run_dir)
+    if record is None:
+        return None
+    changed = environment_differences(record.environment, current_environment(device))
     if not changed:
         return None
     return (f"serving {run_dir} in another environment than it was trained and evaluated in ({'; '.join(changed)}): "
             "outputs can differ from the recorded ones in their last bits; this is not a change of the model")
-
-
-def _stage(directory: Path) -> tuple[float, str]:
-    """Where an artefact sorts: by its stage; one whose manifest does not verify last (it is refused if served)."""
-    try:
-        return read_manifest(directory)["stage"], directory.name
-    except ArtefactError:
-        return float("inf"), directory.name
 
 
 def check_run_config(cfg: dict[str, Any], config_path: Path, manifest: dict[str, Any], manifest_path: Path) -> None:
@@ -142,13 +229,13 @@ def check_run_config(cfg: dict[str, Any], config_path: Path, manifest: dict[str,
     ``data.max_length`` and every adapter setting. Pooling (``auto`` resolves per family) and the backbone's
     weights are compared once loaded (:func:`check_backbone`)."""
     _check(config_path, manifest_path, "data.max_length", cfg.get("data", {}).get("max_length"),
-           manifest.get("settings", {}).get("max_length"))
+           manifest["settings"].get("max_length"))
     try:
         adapter = adapter_config(cfg.get("adapter", {}))
     except (TypeError, ValueError) as err:
         raise ArtefactError(f"{config_path}: its adapter settings are invalid ({err}); the run's artefacts were "
                             f"saved with adapter {manifest.get('adapter')} (see {manifest_path})") from None
-    saved = adapter_config(manifest.get("adapter", {}))  # sealed; an older one lacks later defaults
+    saved = adapter_config(manifest["adapter"])  # sealed and checked; an older one lacks later defaults
     _check(config_path, manifest_path, "adapter.method", method_of(adapter), method_of(saved))
     configured, settings = asdict(adapter), asdict(saved)
     for key in sorted(settings):

@@ -7,7 +7,6 @@ when the sweep ends; ``seqadapt-report DIR`` writes it again from any sweep of s
 
 from __future__ import annotations
 
-import csv
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from seqadapt.io import atomic_write, atomic_write_csv  # noqa: E402
 from seqadapt.plots import save_figure  # noqa: E402
 from seqadapt.record import RunRecord  # noqa: E402
 
@@ -151,12 +151,10 @@ def to_markdown(points_: list[Point]) -> str:
 
 
 def write_csv(points_: list[Point], path: Path) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["task", "metric", "method", "size", "trainable_params", "mean", "std", "seeds", "scores"])
-        for p in points_:
-            writer.writerow([p.task, p.metric, p.method, p.size, p.params, f"{p.mean:.6f}", f"{p.std:.6f}",
-                             " ".join(map(str, p.seeds)), " ".join(f"{s:.6f}" for s in p.scores)])
+    header = ["task", "metric", "method", "size", "trainable_params", "mean", "std", "seeds", "scores"]
+    rows = [[p.task, p.metric, p.method, p.size, p.params, f"{p.mean:.6f}", f"{p.std:.6f}", " ".join(map(str, p.seeds)),
+             " ".join(f"{s:.6f}" for s in p.scores)] for p in points_]
+    atomic_write_csv(path, [header, *rows])
 
 
 def plot(points_: list[Point], path: Path) -> None:
@@ -189,10 +187,10 @@ def plot(points_: list[Point], path: Path) -> None:
 
 
 def write(runs: list[RunRecord], out: Path, root: Path) -> dict[str, Path]:
-    """``tradeoff.md``, ``tradeoff.csv`` and ``tradeoff.png`` for ``runs`` in ``out``."""
+    """``tradeoff.md``, ``tradeoff.csv`` and ``tradeoff.png`` for ``runs`` in ``out``, each written atomically."""
     points_ = points(runs)
     paths = {"markdown": out / "tradeoff.md", "csv": out / "tradeoff.csv", "plot": out / "tradeoff.png"}
-    paths["markdown"].write_text(f"{to_markdown(points_)}\n{len(runs)} single-task runs under `{root}`.\n")
+    atomic_write(paths["markdown"], f"{to_markdown(points_)}\n{len(runs)} single-task runs under `{root}`.\n")
     write_csv(points_, paths["csv"])
     plot(points_, paths["plot"])
     return paths

@@ -16,6 +16,8 @@ from seqadapt.artefacts import (
     SEAL_FILE,
     ArtefactError,
     CorruptArtefactError,
+    TaskArtefact,
+    check_written_by,
     has_artefact,
     install_task,
     load_task_artefact,
@@ -25,6 +27,7 @@ from seqadapt.artefacts import (
     seal_line,
     task_artefact_dir,
 )
+from seqadapt import __version__
 from seqadapt.backbone import tensor_bytes, weights_hash
 from seqadapt.data import TaskSpec
 from seqadapt.evaluation import evaluate_task
@@ -33,6 +36,7 @@ from seqadapt.model import SeqAdaptModule
 from seqadapt.selection import SelectionConfig
 from tests.conftest import TOY_TASKS, tiny_model, write_toy_task
 from tests.stream.test_run import ORDER, stream
+from tests.test_untrusted_json import NOT_AN_OBJECT
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seqadapt"
 
@@ -132,7 +136,8 @@ def test_truncated_or_corrupt_weights_are_refused(run_copy, damage):
     weights = task_artefact_dir(run_copy, "animals") / "adapter.safetensors"
     data = bytearray(weights.read_bytes())
     weights.write_bytes(data[: len(data) // 2] if damage == "truncate" else data[:-1] + bytes([data[-1] ^ 0xFF]))
-    with pytest.raises(CorruptArtefactError, match=r"adapter.safetensors is corrupt or truncated: its SHA-256 \w+ is not") as caught:
+    differs = r"it holds \d+ bytes, its manifest records \d+" if damage == "truncate" else r"its SHA-256 \w+ is not"
+    with pytest.raises(CorruptArtefactError, match=rf"adapter.safetensors is corrupt or truncated: {differs}") as caught:
         load_task_artefact(weights.parent, backbone_sha256=read_manifest(weights.parent)["backbone"]["sha256"])
     assert "resume skips only" not in str(caught.value)  # it never did: resume sets the artefact aside and retrains
     assert "Resume the run (resume=<run dir>): it moves animals aside as animals.corrupt and trains that stage again" in str(caught.value)
@@ -213,7 +218,7 @@ def test_per_task_layer_norms_travel_with_the_task(tmp_path):
     learned = TaskEvaluation(task="t", metric="accuracy", score=0.5, examples=2, logits_sha256="0" * 64)
     sha = weights_hash(module.backbone)
     directory = save_task_artefact(
-        module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256=sha, settings={}
+        module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256=sha, settings={}, run_id="0" * 32
     )
     artefact = load_task_artefact(directory, backbone_sha256=sha)
     assert any(".norms.t." in key for key in artefact.tensors)
@@ -269,5 +274,142 @@ def test_a_new_artefact_folder_is_made_durable_in_its_parent(tmp_path, monkeypat
     module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8))
     module.add_task(TaskSpec(name="t", labels=("a", "b"), source={}))
     learned = TaskEvaluation(task="t", metric="accuracy", score=0.5, examples=2, logits_sha256="0" * 64)
-    save_task_artefact(module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256="x", settings={})
+    save_task_artefact(module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256="x", settings={},
+                       run_id="0" * 32)
     assert tmp_path / "artefacts" in synced and tmp_path in synced
+
+
+def reseal(directory: Path, manifest) -> None:
+    """Write ``manifest`` (an object, or raw text) with a matching seal: as someone forging a folder would."""
+    data = (manifest if isinstance(manifest, str) else json.dumps(manifest, indent=2)).encode()
+    (directory / "manifest.json").write_bytes(data)
+    (directory / SEAL_FILE).write_text(seal_line(data))
+
+
+@NOT_AN_OBJECT
+def test_a_manifest_that_is_not_a_json_object_is_refused_even_when_sealed(run_copy, content, problem):
+    directory = task_artefact_dir(run_copy, "colors")
+    reseal(directory, content)
+    with pytest.raises(CorruptArtefactError, match=rf"manifest.json is {problem}; the artefact is damaged\. Resume the run"):
+        load_task_artefact(directory, backbone_sha256="unused")
+
+
+def test_a_manifest_over_the_size_cap_is_refused_unread(run_copy, monkeypatch):
+    directory = task_artefact_dir(run_copy, "colors")
+    size = (directory / "manifest.json").stat().st_size
+    monkeypatch.setattr("seqadapt.artefacts.MAX_MANIFEST_BYTES", size - 1)
+    with pytest.raises(CorruptArtefactError, match=rf"manifest.json is larger than the {size - 1} bytes allowed \({size} bytes\)"):
+        read_manifest(directory)
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [(lambda m: m.update(stage="2"), 'stage is a JSON string ("2"), not an integer'),
+     (lambda m: m["weights"].pop("file"), "weights is an object without 'file'"),
+     (lambda m: m["backbone"].update(sha256=5), "backbone.sha256 is a JSON number (5), not a string"),
+     (lambda m: m["learned"].update(score="high"), 'learned.score is a JSON string ("high"), not a number'),
+     (lambda m: m.update(labels="cat,dog"), 'labels is a JSON string ("cat,dog"), not an array'),
+     (lambda m: m.update(written_by_run=["x"]), "written_by_run is a JSON array, not a string")],
+    ids=["stage", "weights file", "backbone sha256", "learned score", "labels", "written_by_run"],
+)
+def test_a_sealed_manifest_with_a_value_of_the_wrong_type_is_refused_naming_its_key(run_copy, edit, problem):
+    directory = task_artefact_dir(run_copy, "animals")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    edit(manifest)
+    reseal(directory, manifest)
+    with pytest.raises(CorruptArtefactError) as caught:
+        load_task_artefact(directory, backbone_sha256=read_manifest(task_artefact_dir(run_copy, "colors"))["backbone"]["sha256"])
+    assert f"manifest.json is not a manifest seqadapt wrote: {problem}. Resume the run" in str(caught.value)
+
+
+def test_weights_named_outside_the_artefact_folder_are_refused(run_copy, tmp_path):
+    """A sealed manifest naming another folder's weights (with their hash) would otherwise load them."""
+    directory, colors = task_artefact_dir(run_copy, "animals"), read_manifest(task_artefact_dir(run_copy, "colors"))
+    manifest = read_manifest(directory)
+    for name in ("../colors/adapter.safetensors", str(task_artefact_dir(run_copy, "colors") / "adapter.safetensors")):
+        reseal(directory, {**manifest, "weights": {**colors["weights"], "file": name}})
+        with pytest.raises(ArtefactError, match=rf"manifest.json: weights.file is '{re.escape(name)}', which is not a "
+                                                r"file name: an artefact's files must lie directly in its folder"):
+            load_task_artefact(directory, backbone_sha256=manifest["backbone"]["sha256"])
+
+
+def test_a_link_leading_out_of_the_artefact_folder_is_refused(run_copy, tmp_path):
+    directory = task_artefact_dir(run_copy, "animals")
+    manifest = read_manifest(directory)
+    outside = tmp_path / "elsewhere.safetensors"
+    (directory / "adapter.safetensors").rename(outside)
+    (directory / "adapter.safetensors").symlink_to(outside)  # the same bytes: only where they lie is wrong
+    with pytest.raises(ArtefactError, match=rf"weights.file is 'adapter.safetensors', a link to {re.escape(str(outside))}, "
+                                            r"outside its artefact folder"):
+        load_task_artefact(directory, backbone_sha256=manifest["backbone"]["sha256"])
+    (directory / "adapter.safetensors").unlink()
+    shutil.copy(outside, directory / "adapter.safetensors")
+    shutil.move(directory / "manifest.json", tmp_path / "manifest.json")
+    (directory / "manifest.json").symlink_to(tmp_path / "manifest.json")
+    with pytest.raises(ArtefactError, match=r"animals/manifest.json, a link to .*/manifest.json, outside its artefact folder"):
+        read_manifest(directory)
+
+
+def test_a_folder_named_after_another_task_is_refused_naming_both(run_copy):
+    artefacts = run_copy / "artefacts"
+    (artefacts / "animals").rename(artefacts / "pets")
+    with pytest.raises(ArtefactError, match=r"is the artefact of task 'animals' \(its spec names 'animals'\), but its "
+                                            r"folder is named 'pets'.*Rename the folder to 'animals'"):
+        read_manifest(artefacts / "pets")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("sealed", [False, True])
+def test_artefacts_of_format_versions_1_and_2_are_refused_with_what_to_do(run_copy, version, sealed):
+    directory = task_artefact_dir(run_copy, "colors")
+    manifest = {**read_manifest(directory), "format_version": version, "seqadapt_version": "0.4.0"}
+    reseal(directory, manifest)
+    if not sealed:  # versions before 3 were written without a seal
+        (directory / SEAL_FILE).unlink()
+    with pytest.raises(ArtefactError) as caught:
+        read_manifest(directory)
+    assert str(caught.value) == (
+        f"{directory / 'manifest.json'} has format_version {version}; this seqadapt ({__version__}) reads version 3. "
+        "Serve it with seqadapt 0.4.0 (pip install 'seqadapt==0.4.0'), or run the stream again with this seqadapt, "
+        "in a new folder, to write artefacts it can load."
+    )
+
+
+def test_a_newer_format_asks_for_an_upgrade(run_copy):
+    directory = task_artefact_dir(run_copy, "colors")
+    reseal(directory, {**read_manifest(directory), "format_version": 4})
+    with pytest.raises(ArtefactError, match=r"has format_version 4; .*Upgrade seqadapt to load it \(pip install -U seqadapt\)"):
+        read_manifest(directory)
+
+
+def test_each_manifest_records_the_run_that_wrote_it_and_one_from_before_still_loads(finished_run, run_copy):
+    run, results = finished_run
+    assert len(results["run_id"]) == 32
+    for task in ORDER:
+        assert read_manifest(task_artefact_dir(run.output_dir, task))["written_by_run"] == results["run_id"]
+    directory = task_artefact_dir(run_copy, "colors")
+    manifest = read_manifest(directory)
+    del manifest["written_by_run"]
+    reseal(directory, manifest)  # as a manifest written before runs had ids
+    assert "written_by_run" not in load_task_artefact(directory, backbone_sha256=results["backbone_sha256"]).manifest
+    check_written_by(directory, manifest, results["run_id"], run_copy / "results.json")  # nothing to compare
+
+
+def test_an_artefact_of_another_run_is_refused_naming_both_runs(finished_run):
+    run, results = finished_run
+    directory = task_artefact_dir(run.output_dir, "colors")
+    with pytest.raises(ArtefactError) as caught:
+        check_written_by(directory, read_manifest(directory), "f" * 32, run.output_dir / "results.json")
+    assert str(caught.value).startswith(
+        f"{directory} was written by run {results['run_id']}, but {run.output_dir / 'results.json'} belongs to run "
+        f"{'f' * 32}: it was copied in from another run's folder")
+    assert "Move it out of this folder (a resume then trains its stage again)" in str(caught.value)
+
+
+def test_tensors_that_do_not_fit_are_an_artefact_error(finished_run):
+    run, results = finished_run
+    artefact = load_task_artefact(task_artefact_dir(run.output_dir, "colors"), backbone_sha256=results["backbone_sha256"])
+    module = SeqAdaptModule(tiny_model(), AdapterConfig(bottleneck=8), selection=SelectionConfig(projection_dim=16))
+    with pytest.raises(ArtefactError, match=r"artefacts/colors does not fit the model: saved tensors do not fit task "
+                                            r"'colors' as configured: missing \["):
+        install_task(module, TaskArtefact(artefact.directory, artefact.manifest, tensors={}))

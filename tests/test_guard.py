@@ -1,8 +1,13 @@
+import re
+
 import pytest
 import torch
 
-from seqadapt.record import TaskEvaluation
 from seqadapt.guard import ForgettingError, ForgettingGuard
+from seqadapt.model import SeqAdaptModule
+from seqadapt.record import TaskEvaluation
+from seqadapt.stream import StreamCallback
+from tests.stream.test_run import stream
 
 
 def ev(task: str, accuracy: float = 0.8, digest: str = "aa" * 32) -> TaskEvaluation:
@@ -90,3 +95,45 @@ def test_tensor_check_sees_any_write_to_the_backbone(write):
     assert verdict.violations == [
         "backbone weights changed: 1 tensor(s) written in place or replaced, e.g. ['layer.weight']"
     ]
+
+
+class WriteBeforeStage2(StreamCallback):
+    """Writes to a tensor ``colors`` (stage 1) computes with, after it was learned and before stage 2 trains."""
+
+    def __init__(self, write: str) -> None:
+        self.write = write
+
+    def on_stage_start(self, run, stage) -> None:
+        if stage.number != 2:
+            return
+        embeddings = run.module.backbone.embeddings.word_embeddings.weight
+        if self.write == "task .data":  # bypasses autograd and the version counter, keeps the tensor object
+            next(run.module.adapters.task_parameters("colors")).data.add_(0.5)
+        elif self.write == "backbone .data":
+            embeddings.data.add_(0.5)
+        else:  # "backbone in place": an ordinary in-place write, as an optimizer step makes
+            with torch.no_grad():
+                embeddings.add_(0.5)
+
+
+# What each check of the guard sees, by what was written (guard.py: the tensor check compares an earlier task's
+# own tensors by value with a snapshot, but the backbone only by storage address and version counter, which a
+# `.data` write leaves as they were; the full check re-evaluates outputs and hashes the backbone's values).
+@pytest.mark.parametrize(("write", "tensor_check", "full_check"), [
+    ("task .data", r"task 'colors': \d+ of its own tensor\(s\) changed", r"task 'colors': test logits changed"),
+    ("backbone in place", r"backbone weights changed: 1 tensor\(s\) written in place or replaced, e.g. "
+                          r"\['embeddings.word_embeddings.weight'\]", r"backbone weights changed: sha256"),
+    ("backbone .data", None, r"backbone weights changed: sha256"),  # only the full check catches it
+], ids=["task-data", "backbone-in-place", "backbone-data"])
+def test_which_check_catches_a_write_to_what_an_earlier_task_computes_with(write, tensor_check, full_check, toy_task_dir,
+                                                                          tokenizer, tmp_path):
+    run = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", full_check_every=None, guard_mode="report",
+                 selectors=[], callbacks=[WriteBeforeStage2(write)])
+    stages = run.run().to_dict()["stages"]
+    assert [s["guard"]["kind"] for s in stages] == ["full", "tensors", "full"]
+    tensors, full = ("\n".join(stage["guard"]["violations"]) for stage in stages[1:])
+    if tensor_check is None:
+        assert stages[1]["guard"]["passed"] and tensors == ""
+    else:
+        assert re.search(tensor_check, tensors), tensors
+    assert not stages[2]["guard"]["passed"] and re.search(full_check, full), full

@@ -52,7 +52,12 @@ def test_joint_summary_has_only_acc():
     }
 
 
-@pytest.mark.parametrize("bad", [[], [[0.5, 0.5]], [[None]], [[0.5, None], [0.5, None]]])
-def test_malformed_matrix_is_refused(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("bad", "message"), [
+    ([], "the accuracy matrix is empty"),
+    ([[0.5, 0.5]], r"row 0 of the accuracy matrix must have 1 entries, the first 1 filled"),
+    ([[None]], r"row 0 of the accuracy matrix must have 1 entries, the first 1 filled"),
+    ([[0.5, None], [0.5, None]], r"row 1 of the accuracy matrix must have 2 entries, the first 2 filled"),
+])
+def test_malformed_matrix_is_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
         metrics.summary(bad)

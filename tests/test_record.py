@@ -5,6 +5,7 @@ import json
 import pytest
 
 from seqadapt.record import SCHEMA_VERSION, GuardVerdict, RecordError, RunRecord, StageRecord, TaskEvaluation
+from tests.test_untrusted_json import NOT_AN_OBJECT
 
 
 def stage(number: int, task: str, scores: dict[str, float], carried: dict[str, float] | None = None) -> StageRecord:
@@ -79,3 +80,55 @@ def test_an_empty_or_damaged_file_names_the_file_and_the_way_out(tmp_path, conte
     (tmp_path / "results.json").write_bytes(content.encode("latin-1"))
     with pytest.raises(RecordError, match=r"results.json is empty or damaged .*resume the run"):
         RunRecord.load(tmp_path / "results.json")
+
+
+@NOT_AN_OBJECT
+def test_a_file_that_is_not_a_json_object_names_the_file_and_the_way_out(tmp_path, content, problem):
+    (tmp_path / "results.json").write_text(content)
+    with pytest.raises(RecordError, match=rf"results.json is empty or damaged \({problem}\)\. Delete it and resume"):
+        RunRecord.load(tmp_path / "results.json")
+
+
+def wrong(path: list, value) -> dict:
+    """A valid record's dict with the value at ``path`` replaced."""
+    data = two_stage_record().to_dict()
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [(wrong(["tasks"], 5), "tasks is a JSON number (5), not an array"),
+     (wrong(["stages", 1, "evaluations", 0, "score"], "high"), 'stages[1].evaluations[0].score is a JSON string ("high"), not a number'),
+     (wrong(["stages", 0, "guard"], ["a"]), "stages[0].guard is a JSON array, not an object"),
+     (wrong(["environment"], "cpu"), 'environment is a JSON string ("cpu"), not an object'),
+     (wrong(["run_id"], 7), "run_id is a JSON number (7), not a string or null"),
+     ({"schema_version": 3, "plan": []}, "an object without 'tasks'")],
+    ids=["tasks", "score", "guard", "environment", "run_id", "no tasks"],
+)
+def test_a_value_of_the_wrong_type_is_named_by_its_key(tmp_path, data, problem):
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(RecordError) as caught:
+        RunRecord.load(tmp_path / "results.json")
+    assert f"results.json is empty or damaged ({problem}). Delete it and resume" in str(caught.value)
+
+
+def test_a_file_over_the_size_cap_is_refused(tmp_path, monkeypatch):
+    path = two_stage_record().save(tmp_path)
+    monkeypatch.setattr("seqadapt.record.MAX_RESULTS_BYTES", path.stat().st_size - 1)
+    with pytest.raises(RecordError, match=rf"larger than the {path.stat().st_size - 1} bytes allowed "
+                                          rf"\({path.stat().st_size} bytes\)\)\. Delete it"):
+        RunRecord.load(path)
+
+
+def test_each_run_gets_its_own_id_and_a_file_from_before_ids_still_loads(tmp_path):
+    record, other = two_stage_record(), two_stage_record()
+    assert len(record.run_id) == 32 and int(record.run_id, 16) >= 0 and record.run_id != other.run_id  # uuid4 hex
+    assert RunRecord.load(record.save(tmp_path)).run_id == record.run_id
+    data = record.to_dict()
+    del data["run_id"]
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    assert RunRecord.load(tmp_path / "results.json").run_id is None

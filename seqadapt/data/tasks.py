@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from seqadapt.data.listing import clip
+from seqadapt.data.paths import local_file
 from seqadapt.errors import TaskDefinitionError
 
 DEFAULT_TASK_DIR = Path(__file__).resolve().parents[2] / "tasks"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+MAX_DEFINITION_BYTES = 4 << 20  # ~100,000 labels; the data itself lives in the files source.files names
+MAX_PROMPT = 10_000  # characters, before every input: more than any model's context window
+PROMPT_FIX = 'write the input as {input} and a literal brace as {{ or }}, e.g. prompt: "Question: {input} Answer:"'
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class TaskSpec:
                 f"task name '{self.name}' must start with a letter and use only letters, digits and '_' "
                 "(it becomes a module and file name)"
             )
+        check_prompt(self.name, self.prompt)
         from seqadapt import kinds  # the kinds read TaskSpec; imported here, when a spec is made
 
         if self.type not in kinds.TASK_KINDS:
@@ -107,6 +114,29 @@ class TaskSpec:
             ) from None
 
 
+def check_prompt(name: str, prompt: Any) -> None:
+    """Refuse a ``prompt`` holding anything but text, ``{input}`` and the escapes ``{{`` / ``}}``, when its
+    definition is read. Prompts are Python format strings, in which a format spec (``{input:>900000000}``) builds
+    a 900 MB string per row and an attribute or index (``{input.__class__}``) reaches into Python objects; the
+    text_to_text kind fills the one placeholder left by plain substitution."""
+    if not isinstance(prompt, str) or len(prompt) > MAX_PROMPT:
+        raise TaskDefinitionError(f"task '{name}': prompt must be a text of at most {MAX_PROMPT} characters, not a "
+                                  f"{type(prompt).__name__} of {len(str(prompt))}; {PROMPT_FIX}")
+    try:
+        fields = [part[1:] for part in string.Formatter().parse(prompt) if part[1] is not None]
+    except ValueError as err:  # a lone brace
+        raise TaskDefinitionError(
+            f"task '{name}': prompt {clip(repr(prompt), 200)} is not a template ({err}); {PROMPT_FIX}"
+        ) from None
+    for field, spec, conversion in fields:
+        if (field, spec, conversion) != ("input", "", None):
+            shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise TaskDefinitionError(
+                f"task '{name}': prompt {clip(repr(prompt), 200)} holds {clip(shown, 80)}; the only placeholder is "
+                f"{{input}}, without a format spec, conversion, attribute, index or other name. {PROMPT_FIX}"
+            )
+
+
 def available_tasks(task_dir: Path = DEFAULT_TASK_DIR) -> list[str]:
     return sorted(path.stem for path in Path(task_dir).glob("*.yaml"))
 
@@ -123,12 +153,16 @@ def read_definition(path: Path) -> dict[str, Any]:
 
 
 def _decode_definition(path: Path) -> str:
-    raw = path.read_bytes()
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_DEFINITION_BYTES + 1)
+    if len(raw) > MAX_DEFINITION_BYTES:
+        raise TaskDefinitionError(f"{path} is over {MAX_DEFINITION_BYTES >> 20} MiB; a task definition names its data, "
+                                  "it does not hold it: put the examples in files and name them under source.files")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        text = raw.splitlines()[line - 1].decode("utf-8", "replace").strip()
+        text = clip(raw.splitlines()[line - 1].decode("utf-8", "replace"), 120)
         raise TaskDefinitionError(
             f"{path} is not valid UTF-8: byte 0x{raw[err.start:err.start + 1].hex()} on line {line} ({text!r}). "
             "Save the file as UTF-8."
@@ -139,11 +173,16 @@ def _parse_yaml(path: Path, text: str) -> Any:
     lines = text.splitlines()
 
     def at(mark: Any) -> str:
-        shown = f" ({lines[mark.line].strip()!r})" if mark.line < len(lines) else ""
+        shown = f" ({clip(lines[mark.line].strip(), 120)!r})" if mark.line < len(lines) else ""
         return f"line {mark.line + 1}, column {mark.column + 1}{shown}"
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except _AliasRefused as err:
+        raise TaskDefinitionError(
+            f"{path} uses the YAML alias at {at(err.mark)}; write the value out instead (task definitions may not use "
+            "* aliases: a few lines of them can expand into gigabytes)"
+        ) from None
     except yaml.MarkedYAMLError as err:
         opened = f" ({err.context} at {at(err.context_mark)})" if err.context and err.context_mark else ""
         raise TaskDefinitionError(
@@ -152,6 +191,24 @@ def _parse_yaml(path: Path, text: str) -> Any:
         ) from None
     except yaml.YAMLError as err:  # e.g. a control character, which yaml's reader refuses without a line
         raise TaskDefinitionError(f"{path} is not valid YAML: {err}. Remove the character it names") from None
+
+
+class _AliasRefused(Exception):
+    """Raised inside the YAML composer at an alias; :func:`_parse_yaml` turns it into a message with the line."""
+
+    def __init__(self, mark: Any) -> None:
+        super().__init__("alias")
+        self.mark = mark
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses ``*alias`` nodes: nested aliases ("billion laughs") make a small file a
+    structure whose text, once a label or value is turned into one, is gigabytes long."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasRefused(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
 
 def load_task_spec(name: str, task_dir: Path = DEFAULT_TASK_DIR) -> TaskSpec:
@@ -174,7 +231,8 @@ def load_task_spec(name: str, task_dir: Path = DEFAULT_TASK_DIR) -> TaskSpec:
 
     check_source(spec.source, str(path))
     if spec.source["kind"] == "local_files":
-        files = {split: str((path.parent / file).resolve()) for split, file in spec.source["files"].items()}
+        files = {split: str(local_file(path.parent, file, str(path), f"source.files.{split}"))
+                 for split, file in spec.source["files"].items()}
         spec = TaskSpec.from_dict({**spec.to_dict(), "source": {**spec.source, "files": files}})
     return spec
 

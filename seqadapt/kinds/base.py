@@ -121,6 +121,12 @@ class TaskKind(ABC):
 
     shares_passes: bool = True  # rows of several tasks can share one backbone pass (mixed batches, joint training)
 
+    def positions_after_input(self, spec: TaskSpec, architecture: str) -> int:
+        """Positions a row takes after its ``max_length`` input tokens on a backbone of ``architecture`` (encoder,
+        decoder or encoder_decoder), 0 for none: counted with ``data.max_length`` against the backbone's positions
+        (:func:`seqadapt.config_check.check_max_length`)."""
+        return 0
+
     def run(
         self, module: SeqAdaptModule, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,

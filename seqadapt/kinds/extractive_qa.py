@@ -3,7 +3,8 @@
 Rows are ``{"context", "question", "answer_text": [...], "answer_start": [...]}`` (every gold answer and its
 character offset; none for an unanswerable question). A context longer than ``max_length`` becomes
 overlapping windows, as in Hugging Face's ``run_qa``: each window's ``labels`` are the start and end token of
-the first gold answer, or [0, 0] (the [CLS] token) when the answer is not wholly inside it. The scores are
+the first gold answer, or [0, 0] (the [CLS] token) when the answer is not wholly inside it. One example makes
+at most :data:`MAX_WINDOWS` windows: a longer context is cut after them, with a warning. The scores are
 the official SQuAD exact match and F1 of the decoded answers (:mod:`seqadapt.kinds.spans`), on a 0-1 scale
 where the official script reports 0-100.
 """
@@ -11,7 +12,7 @@ where the official script reports 0-100.
 from __future__ import annotations
 
 import logging
-
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -36,6 +37,12 @@ ROWS = Features({
 })
 # What padding tokens score: low enough that no softmax gives them weight, high enough for float16.
 PAD_LOGIT = -1e4
+# The most windows one example becomes, so that one huge context cannot exhaust memory: a context longer than
+# they hold is cut after them, with a warning. With max_length 384 and doc_stride 128 they hold about 15,000
+# context tokens (some 60,000 characters, a long article); longer documents belong split into passages.
+MAX_WINDOWS = 64
+# Rows tokenised per Dataset.map batch: bounds the windows held in memory at once to ROWS_PER_MAP * MAX_WINDOWS.
+ROWS_PER_MAP = 100
 
 
 log = logging.getLogger(__name__)
@@ -122,12 +129,15 @@ class ExtractiveQAKind(TaskKind):
         def windows(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
             questions = fit_questions(spec, tokenizer, [q.lstrip() for q in batch["question"]], max_length)
             encoded = tokenizer(
-                questions, batch["context"], truncation="only_second", max_length=max_length,
-                stride=spec.doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+                questions, bounded_contexts(tokenizer, batch["context"], max_length), truncation="only_second",
+                max_length=max_length, stride=spec.doc_stride, return_overflowing_tokens=True,
+                return_offsets_mapping=True,
             )
-            return window_targets(encoded, batch, indices)
+            kept = first_windows(spec, encoded["overflow_to_sample_mapping"], max_length)
+            return window_targets(encoded, batch, indices, kept)
 
-        return rows.map(windows, batched=True, with_indices=True, remove_columns=rows.column_names)
+        return rows.map(windows, batched=True, batch_size=ROWS_PER_MAP, with_indices=True,
+                        remove_columns=rows.column_names)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> PadCollator:
         return PadCollator(tokenizer)
@@ -251,14 +261,45 @@ def fit_questions(
     return fitted
 
 
-def window_targets(encoded: Any, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-    """The tokenizer's windows plus their targets: ``example`` (the row), ``offsets`` ([start, end] characters
-    of context tokens, [-1, -1] for question and special tokens) and ``labels`` (the answer's tokens)."""
+def bounded_contexts(tokenizer: PreTrainedTokenizerBase, contexts: list[str], max_length: int) -> list[str]:
+    """Contexts cut after ``MAX_WINDOWS * max_length`` tokens, more than :data:`MAX_WINDOWS` windows can hold
+    (each holds fewer than ``max_length`` context tokens), so a huge context is never split into windows in
+    full; which windows are kept, and the warning, are :func:`first_windows`'s."""
+    budget = MAX_WINDOWS * max_length
+    encoded = tokenizer(contexts, add_special_tokens=False, truncation=True, max_length=budget + 1,
+                        return_offsets_mapping=True)
+    return [context if len(offsets) <= budget else context[: offsets[budget - 1][1]]
+            for context, offsets in zip(contexts, encoded["offset_mapping"])]
+
+
+def first_windows(spec: TaskSpec, samples: list[int], max_length: int) -> list[int]:
+    """The windows kept: each row's first :data:`MAX_WINDOWS` (``samples`` maps each window to its row); a
+    warning counts the rows that had more, whose answers after those windows cannot be found."""
+    seen: Counter[int] = Counter()
+    kept = []
+    for window, sample in enumerate(samples):
+        seen[sample] += 1
+        if seen[sample] <= MAX_WINDOWS:
+            kept.append(window)
+    cut = sum(count > MAX_WINDOWS for count in seen.values())
+    if cut:
+        log.warning("task '%s': %d context(s) longer than %d windows of max_length %d (doc_stride %d) were cut "
+                    "after their first %d windows; answers after them cannot be found. Split long documents into "
+                    "passages, or raise data.max_length", spec.name, cut, MAX_WINDOWS, max_length, spec.doc_stride,
+                    MAX_WINDOWS)
+    return kept
+
+
+def window_targets(encoded: Any, batch: dict[str, list], indices: list[int], kept: list[int]) -> dict[str, list]:
+    """The tokenizer's windows numbered in ``kept`` plus their targets: ``example`` (the row), ``offsets``
+    ([start, end] characters of context tokens, [-1, -1] for question and special tokens) and ``labels`` (the
+    answer's tokens)."""
     samples = encoded.pop("overflow_to_sample_mapping")
     mappings = encoded.pop("offset_mapping")
-    features = {**encoded, "example": [indices[sample] for sample in samples], "offsets": [], "labels": []}
-    for window, sample in enumerate(samples):
-        sequence = encoded.sequence_ids(window)
+    features = {key: [values[window] for window in kept] for key, values in encoded.items()}
+    features.update(example=[indices[samples[window]] for window in kept], offsets=[], labels=[])
+    for window in kept:
+        sample, sequence = samples[window], encoded.sequence_ids(window)
         offsets = [list(span) if sequence[token] == 1 else [-1, -1] for token, span in enumerate(mappings[window])]
         features["offsets"].append(offsets)
         features["labels"].append(window_label(offsets, batch["answer_text"][sample], batch["answer_start"][sample]))

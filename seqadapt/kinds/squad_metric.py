@@ -53,7 +53,9 @@ def best_over_golds(score: Callable[[str, str], float], prediction: str, golds: 
 
 def squad_scores(predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[str, float]:
     """``exact_match`` and ``f1`` averaged over questions (0-1), plus ``has_answer_f1`` and ``no_answer_f1``
-    (the official HasAns/NoAns split) when the questions include both kinds."""
+    (the official HasAns/NoAns split) when the questions include both kinds. As in the official script, a
+    question with any gold answer counts as answerable here, even one whose answers all normalise to nothing
+    (e.g. "The"), though it is scored as unanswerable."""
     if len(predictions) != len(golds):
         raise ValueError(f"{len(predictions)} predictions for {len(golds)} questions; give one per question")
     if not golds:
@@ -61,7 +63,7 @@ def squad_scores(predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> 
     f1 = [best_over_golds(token_f1, prediction, gold) for prediction, gold in zip(predictions, golds)]
     exact = [best_over_golds(exact_match, prediction, gold) for prediction, gold in zip(predictions, golds)]
     scores = {"exact_match": sum(exact) / len(exact), "f1": sum(f1) / len(f1)}
-    answerable = [any(normalize_answer(answer) for answer in gold) for gold in golds]
+    answerable = [bool(gold) for gold in golds]
     if any(answerable) and not all(answerable):
         for name, wanted in (("has_answer_f1", True), ("no_answer_f1", False)):
             part = [value for value, kind in zip(f1, answerable) if kind is wanted]

@@ -10,6 +10,7 @@ token ids (-1 after EOS), so the guard's fingerprint covers both the text and ho
 
 from __future__ import annotations
 
+import string
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -31,6 +32,19 @@ if TYPE_CHECKING:
     from seqadapt.model import SeqAdaptModule
 
 
+def fill_prompt(prompt: str, text: str) -> str:
+    """``prompt`` with each ``{input}`` replaced by ``text`` and ``{{`` / ``}}`` read as literal braces: the only
+    template grammar a task definition may hold (:func:`seqadapt.data.tasks.check_prompt` refuses anything else
+    when it is read), applied as a plain substitution rather than ``str.format``, so no format spec, conversion,
+    attribute or index in a prompt is ever evaluated. For valid prompts it equals ``prompt.format(input=text)``."""
+    parts = []
+    for literal, field, _, _ in string.Formatter().parse(prompt):
+        parts.append(literal)
+        if field is not None:
+            parts.append(text)
+    return "".join(parts)
+
+
 class LanguageModelHead(nn.Module):
     """A text-to-text task's 'head': no parameters of its own, only what generating needs. The language model is
     held outside the module tree (a head's tensors are the task's own; the model's belong to the backbone)."""
@@ -46,7 +60,7 @@ class LanguageModelHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         raise RuntimeError("text_to_text tasks generate with their own pass: they cannot share a backbone pass with "
-                           "other tasks (strategy=joint or mixed-task batches of states)")
+                           "other tasks (run them through TaskKind.run or train_outputs)")
 
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         model, family = self._lm
@@ -85,6 +99,11 @@ class TextToTextKind(TaskKind):
     def input_fields(self, spec: TaskSpec) -> tuple[str, ...]:
         return (spec.input_field,)
 
+    def positions_after_input(self, spec: TaskSpec, architecture: str) -> int:
+        """A decoder trains on, and generates, the target after the prompt in the same sequence; an
+        encoder-decoder's target has the decoder's own positions."""
+        return spec.max_target_length if architecture == "decoder" else 0
+
     def prepare(self, spec: TaskSpec, rows: Dataset, split: str) -> Dataset:
         """Inputs through the prompt; a target may be a text or a list of acceptable texts (the first is trained on)."""
         require_columns(spec, rows, split, {spec.input_field: "input_field", spec.target_field: "target_field"})
@@ -94,7 +113,7 @@ class TextToTextKind(TaskKind):
             if not golds or not golds[0]:
                 raise TaskDataError(f"task '{spec.name}' ({split} split): row {i} has an empty target "
                                     f"({spec.target_field}={target!r}); fix the data or target_field in tasks/{spec.name}.yaml")
-            texts.append(spec.prompt.format(input=str(text)))
+            texts.append(fill_prompt(spec.prompt, str(text)))
             targets.append(golds)
         return Dataset.from_dict({"text": texts, "target": [golds[0] for golds in targets], "targets": targets})
 
@@ -127,7 +146,7 @@ class TextToTextKind(TaskKind):
 
     def request(self, spec: TaskSpec, request: dict[str, Any], where: str) -> dict[str, Any]:
         text = text_request(spec, request, where, self.input_fields(spec))["text"]
-        return {"text": spec.prompt.format(input=text), "target": "", "targets": [""]}
+        return {"text": fill_prompt(spec.prompt, text), "target": "", "targets": [""]}
 
     def make_head(self, spec: TaskSpec, context: HeadContext, train: Dataset | None) -> nn.Module:
         return LanguageModelHead(context, spec.max_target_length)

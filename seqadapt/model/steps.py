@@ -13,21 +13,26 @@ if TYPE_CHECKING:
 def batch_loss(module: SeqAdaptModule, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
     """One batch of the active task (what its kind trains on, :meth:`~seqadapt.kinds.TaskKind.train_outputs`),
     or (with ``task_index``, joint training) of several: one backbone pass, each row through its own task's head
-    and loss, averaged over the batch."""
+    and loss, averaged over the batch. Kinds that do not share passes (text-to-text trains on its own
+    teacher-forced pass) run one pass per task's rows instead."""
     if "task_index" not in batch:
         task = module.active_task
         if task is None:
             raise RuntimeError("no single active task: call set_active_task(name) before the forward pass")
         return _task_loss(module, task, module.kind(task).train_outputs(module, task, batch), batch, split, "mean")
-    hidden = module.encode(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
-    total = hidden.new_zeros(())
+    shared = all(module.kind(task).shares_passes for task in module.active_tasks)
+    hidden = module.encode(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")) if shared else None
+    losses = []
     for index in batch["task_index"].unique().tolist():
         rows = batch["task_index"] == index
         part = {key: value[rows] for key, value in batch.items()}
         task = module.active_tasks[index]
-        outputs = module.heads[task](hidden[rows], part["attention_mask"])
-        total = total + _task_loss(module, task, outputs, part, split, reduction="sum")
-    return total / len(batch["labels"])
+        if hidden is None:
+            outputs = module.kind(task).train_outputs(module, task, part)
+        else:
+            outputs = module.heads[task](hidden[rows], part["attention_mask"])
+        losses.append(_task_loss(module, task, outputs, part, split, reduction="sum"))
+    return torch.stack(losses).sum() / len(batch["labels"])
 
 
 def _task_loss(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqadapt.data.splits import TaskSplits
+from seqadapt.record import CheckKind
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,12 @@ def stage_seed(run_seed: int, stage_index: int) -> int:
     their common tasks identically one stage apart).
     """
     return int(np.random.SeedSequence(run_seed, spawn_key=(stage_index,)).generate_state(1)[0])
+
+
+def check_kind(stage: Stage, full_check_every: int | None) -> CheckKind:
+    """Which check of the guard ``stage`` gets under ``guard.full_check_every``: ``full`` (re-evaluate every
+    earlier task) after every k-th stage and always after the last, ``tensors`` between; ``None`` leaves the
+    full check to the last stage alone. A stage with nothing earlier to check (the first) counts as ``full``:
+    it evaluates what it learned, which is all a full check would do there."""
+    due = not stage.earlier or stage.last or (full_check_every is not None and stage.number % full_check_every == 0)
+    return "full" if due else "tensors"

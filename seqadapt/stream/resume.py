@@ -25,6 +25,7 @@ from seqadapt.artefacts import (
     ArtefactError,
     CorruptArtefactError,
     TaskArtefact,
+    check_written_by,
     has_artefact,
     install_task,
     load_task_artefact,
@@ -64,7 +65,8 @@ class Resume(StreamCallback):
                 f"{run.output_dir} holds a run of tasks {previous.tasks}, not {run.record.tasks}; "
                 "resume with the config that run was started with"
             )
-        artefacts = verified_artefacts(run)
+        artefacts = verified_artefacts(run, previous.run_id if previous is not None else None)
+        run.record.run_id = run_id_of(previous, artefacts) or run.record.run_id  # kept across resumes
         if unreadable is not None:  # only now: a refused resume leaves the folder as it was
             keep_aside(run.output_dir / RESULTS_FILE, unreadable)
         if not artefacts:
@@ -132,10 +134,20 @@ def keep_aside(path: Path, error: RecordError) -> None:
     )
 
 
-def verified_artefacts(run: StreamRun) -> list[TaskArtefact]:
+def run_id_of(previous: RunRecord | None, artefacts: list[TaskArtefact]) -> str | None:
+    """The run's id: results.json's, else (unreadable, or written before runs had ids) its first artefact's."""
+    if previous is not None and previous.run_id is not None:
+        return previous.run_id
+    return next((a.manifest["written_by_run"] for a in artefacts if "written_by_run" in a.manifest), None)
+
+
+def verified_artefacts(run: StreamRun, run_id: str | None) -> list[TaskArtefact]:
     """The artefacts of the leading finished stages, each verified; the first damaged one ends the list and is
-    moved aside (on rank 0) so its stage trains again. Artefacts that fit another model or stream are refused."""
+    moved aside (on rank 0) so its stage trains again. Artefacts that fit another model or stream, or that
+    another run wrote (``run_id``: results.json's, else the first artefact's), are refused before anything
+    is moved."""
     artefacts: list[TaskArtefact] = []
+    owner = run.output_dir / RESULTS_FILE
     for index, task in enumerate(run.tasks):
         name, directory = task.spec.name, task_artefact_dir(run.output_dir, task.spec.name)
         if not has_artefact(run.output_dir, name):
@@ -161,6 +173,9 @@ def verified_artefacts(run: StreamRun) -> list[TaskArtefact]:
                 f"artefact {artefact.directory} is stage {artefact.manifest['stage']} of another task definition; "
                 f"this stream has '{name}' as stage {index + 1}"
             )
+        check_written_by(directory, artefact.manifest, run_id, owner)
+        if run_id is None and "written_by_run" in artefact.manifest:
+            run_id, owner = artefact.manifest["written_by_run"], directory
         artefacts.append(artefact)
     return artefacts
 

@@ -12,8 +12,8 @@ import pytorch_lightning as pl
 from transformers import PreTrainedTokenizerBase
 
 from seqadapt.data.splits import TaskSplits
-from seqadapt.distributed import is_rank_zero, share_from_rank_zero
-from seqadapt.guard import GuardMode
+from seqadapt.distributed import is_rank_zero, leave_together, share_from_rank_zero
+from seqadapt.guard import ForgettingError, GuardMode
 from seqadapt.model import SeqAdaptModule, parameter_budget
 from seqadapt.record import GuardVerdict, RunRecord, StageRecord
 from seqadapt.stream.callbacks import StreamCallback
@@ -74,6 +74,7 @@ class StreamRun:
             **(run_info or {}),
         )
         self._started = self._stage_started = time.perf_counter()
+        self._stopped_together = False  # set where every DDP rank stops at once
 
     def run(self) -> RunRecord:
         """Run every stage not yet done; ``on_stream_finish`` runs whether the stream succeeds or fails."""
@@ -87,25 +88,37 @@ class StreamRun:
             self._call("on_stream_end")
             failed = False
         finally:
-            self._call("on_stream_finish", failed=failed)
+            try:
+                self._call("on_stream_finish", failed=failed)
+            finally:
+                if self._stopped_together:
+                    leave_together()
         return self.record
 
     def _stage(self, stage: Stage) -> None:
         self._stage_started = time.perf_counter()
         self._call("on_stage_start", stage)
         fitted = fit_stage(self.module, stage, self.loaders, self.make_trainer, stage_seed(self.seed, stage.index))
-        if not is_rank_zero():  # under DDP, rank 0 verifies and records; the others wait for its verdict
+        # Under DDP, rank 0 verifies and records; the others wait for its verdict. Where every rank stops at
+        # once (the verdict failed, or rank 0 failed and said so), they leave together (see ``run``).
+        if not is_rank_zero():
             verdict = share_from_rank_zero(None)
             if verdict is None:
+                self._stopped_together = True
                 raise RuntimeError(f"rank 0 failed while verifying stage {stage.number} ({stage.name}); its log says why")
         else:
             try:
                 verdict = self._verify_and_record(stage, fitted)
             except BaseException:
+                self._stopped_together = True
                 share_from_rank_zero(None)  # the other ranks stop instead of waiting for a verdict forever
                 raise
             share_from_rank_zero(verdict)  # once the stage is on disk: the barrier before the next stage
-        self.verifier.guard.enforce(verdict)
+        try:
+            self.verifier.guard.enforce(verdict)
+        except ForgettingError:
+            self._stopped_together = True  # every rank has this verdict
+            raise
 
     def _verify_and_record(self, stage: Stage, fitted: FitResult) -> GuardVerdict:
         check = self.verifier.verify(stage)

@@ -13,7 +13,7 @@ from seqadapt.guard import ForgettingGuard, GuardMode
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import CheckKind, GuardVerdict, TaskEvaluation
 from seqadapt.stream.loaders import StreamLoaders
-from seqadapt.stream.plan import Stage
+from seqadapt.stream.plan import Stage, check_kind
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,5 @@ class StageVerifier:
         self.guard.learn(evaluation, self.module.tensors.of(evaluation.task) if self.tensor_checks else None)
 
     def check_kind(self, stage: Stage) -> CheckKind:
-        """Which check ``stage`` gets: ``full`` (re-evaluate earlier tasks) when nothing earlier exists, after
-        every ``full_check_every``-th stage and always after the last; ``tensors`` between."""
-        every = self.full_check_every
-        due = not stage.earlier or stage.last or (every is not None and stage.number % every == 0)
-        return "full" if due else "tensors"
+        """Which check ``stage`` gets (:func:`~seqadapt.stream.plan.check_kind`)."""
+        return check_kind(stage, self.full_check_every)

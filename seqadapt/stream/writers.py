@@ -63,6 +63,7 @@ class ArtefactSaver(StreamCallback):
                 save_task_artefact(
                     run.module, evaluation, run.output_dir, stage=stage.number, backbone_name=run.record.backbone,
                     backbone_sha256=run.record.backbone_sha256, settings=asdict(run.loaders.config),
+                    run_id=run.record.run_id,
                 )
 
 

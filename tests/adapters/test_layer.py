@@ -55,17 +55,18 @@ def test_reduction_factor_sets_bottleneck():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"bottleneck": 8, "reduction_factor": 4},
-        {"bottleneck": None, "reduction_factor": None},
-        {"non_linearity": "sigmoidish"},
-        {"placement": "everywhere"},
-        {"init_scale": -1.0},
+        ({"bottleneck": 8, "reduction_factor": 4}, r"exactly one of bottleneck \(m\) or reduction_factor \(d/m\); got "
+                                                   r"bottleneck=8, reduction_factor=4. Set the other one to null"),
+        ({"bottleneck": None, "reduction_factor": None}, r"exactly one of .* got bottleneck=None, reduction_factor=None"),
+        ({"non_linearity": "sigmoidish"}, r"unknown adapter non_linearity 'sigmoidish'; choose one of \('gelu'"),
+        ({"placement": "everywhere"}, r"unknown adapter placement 'everywhere'; choose 'houlsby' or 'pfeiffer'"),
+        ({"init_scale": -1.0}, r"adapter init_scale must be >= 0, got -1.0"),
     ],
 )
-def test_bad_adapter_config_is_refused(kwargs):
-    with pytest.raises(ValueError):
+def test_bad_adapter_config_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         AdapterConfig(**kwargs)
 
 

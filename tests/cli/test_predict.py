@@ -3,14 +3,20 @@
 import io
 import json
 import math
+import os
+import queue
 import shutil
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from seqadapt.artefacts import ArtefactError, read_manifest, task_artefact_dir
+from seqadapt.artefacts import SEAL_FILE, ArtefactError, read_manifest, seal_line, task_artefact_dir
 from seqadapt.data import SplitSizes, build_splits, load_task_spec, read_source
 from seqadapt.cli.predict import main
+from seqadapt.lock import RunLock
 from seqadapt.selection import selectors_for
 from seqadapt.serving import environment_note, load_stream
 from seqadapt.cli.train import run
@@ -94,10 +100,7 @@ def test_mixed_task_requests_match_one_task_at_a_time(run_dir, capsys):
 
 
 def test_without_task_a_plain_line_is_refused_with_the_fix(run_dir, capsys):
-    directory, _, _ = run_dir
-    with pytest.raises(SystemExit):
-        main([str(directory), "sunny day"])
-    assert "input line 1 is not a JSON object with a \"task\" name" in capsys.readouterr().err
+    assert "input line 1 is not a JSON object with a \"task\" name" in refused([run_dir[0], "sunny day"], capsys)
 
 
 @pytest.mark.parametrize("selector", sorted(selectors_for("encoder")))
@@ -126,7 +129,7 @@ def test_without_a_task_predictions_reproduce_the_runs_task_selection_record(run
 
 def test_task_and_selector_together_are_refused(run_dir, capsys):
     directory, _, _ = run_dir
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         main([str(directory), "--task", "colors", "--select", "entropy", "red"])
     assert "not allowed with argument" in capsys.readouterr().err
 
@@ -137,13 +140,22 @@ def run_copy(run_dir, tmp_path):
     return shutil.copytree(directory, tmp_path / "run")
 
 
-def refused(argv, capsys) -> str:
-    """``main(argv)``'s error: exit code 2 and one ``seqadapt-predict: error:`` line, never a traceback."""
-    with pytest.raises(SystemExit) as exit_:
+def run_main(argv, capsys) -> tuple[int, list[dict], str]:
+    """``main(argv)``'s exit code, its answers (one per output line) and its standard error; never a traceback."""
+    try:
         main([str(arg) for arg in argv])
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("seqadapt-predict: error: ") and "Traceback" not in err
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def refused(argv, capsys) -> str:
+    """``main(argv)``'s error: exit code 2 and ``seqadapt-predict: error:`` lines, never a traceback."""
+    code, _, err = run_main(argv, capsys)
+    assert code == 2 and err.startswith("seqadapt-predict: error: ")
     return err
 
 
@@ -204,8 +216,10 @@ def test_a_blank_line_is_an_error_naming_its_number(run_dir, capsys, monkeypatch
     """Output line N answers input line N; skipping a blank line would shift every answer after it."""
     line = b"a red apple" if task else b'{"text": "a red apple", "task": "colors"}'
     stdin(monkeypatch, line + b"\n \n" + line + b"\n")
-    err = refused([run_dir[0], *task], capsys)
-    assert "input line 2 is blank" in err and "grep -v" in err
+    code, answers, err = run_main([run_dir[0], *task], capsys)
+    assert code == 2 and "seqadapt-predict: error: input line 2 is blank" in err and "grep -v" in err
+    assert [answer.get("label") for answer in answers] == [answers[0]["label"], None, answers[0]["label"]]
+    assert answers[1]["line"] == 2 and answers[1]["error"].startswith("input line 2 is blank")
 
 
 def test_windows_line_ends_are_not_part_of_the_text(run_dir, capsys, monkeypatch):
@@ -242,3 +256,108 @@ def test_serving_in_another_environment_says_so(run_dir, tmp_path):
     (copy / "results.json").write_text(json.dumps(results))
     with pytest.warns(UserWarning, match=r"another environment .*torch_threads: \d+ here, 99 when recorded.*last bits"):
         load_stream(copy)
+
+
+def truncate_weights(run_dir: Path, task: str) -> Path:
+    weights = task_artefact_dir(run_dir, task) / "adapter.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    return weights
+
+
+def test_a_damaged_artefact_is_not_served_and_the_other_tasks_are(run_dir, run_copy):
+    weights = truncate_weights(run_copy, "animals")
+    with pytest.warns(UserWarning, match=rf"not serving task 'animals': {weights} is corrupt or truncated"):
+        stream = load_stream(run_copy)
+    assert stream.tasks == ["colors"] and list(stream.refused) == ["animals"]
+    intact = load_stream(run_dir[0])
+    texts = ["a red apple", "the blue sky"]
+    assert [p.answer for p in stream.predict(texts, "colors")] == [p.answer for p in intact.predict(texts, "colors")]
+    with pytest.raises(ArtefactError, match=rf"task 'animals' is not served: {weights} is corrupt or truncated"):
+        stream.predict(["a small puppy"], "animals")
+
+
+def test_requests_for_a_refused_task_get_an_error_answer_and_the_others_are_answered(run_dir, run_copy, capsys, monkeypatch):
+    weights = truncate_weights(run_copy, "animals")
+    requests = [{"task": "colors", "text": "a red apple"}, {"task": "animals", "text": "a small puppy"},
+                {"task": "colors", "text": "the blue sky"}]
+    stdin(monkeypatch, b"".join(json.dumps(request).encode() + b"\n" for request in requests))
+    code, answers, err = run_main([run_copy], capsys)
+    assert code == 2
+    expected = load_stream(run_dir[0]).predict(["a red apple", "the blue sky"], "colors")
+    assert [answers[0]["label"], answers[2]["label"]] == [p.answer["label"] for p in expected]
+    assert answers[1]["line"] == 2 and answers[1]["task"] == "animals"
+    assert answers[1]["error"].startswith(f"input line 2: task 'animals' is not served: {weights} is corrupt or truncated")
+    assert f"seqadapt-predict: warning: not serving task 'animals': {weights} is corrupt" in err
+    assert "seqadapt-predict: error: 1 of 3 input(s) could not be answered" in err
+
+
+def test_select_picks_among_the_served_tasks_and_says_so(run_copy, capsys):
+    truncate_weights(run_copy, "animals")
+    code, answers, err = run_main([run_copy, "--select", "prototype", "a small puppy"], capsys)
+    assert code == 0 and answers[0]["task"] == "colors" and answers[0]["selected_by"] == "prototype"
+    assert "seqadapt-predict: --select picks among the served tasks ['colors'] only, not ['animals'] (refused" in err
+
+
+def test_an_artefact_copied_in_from_another_run_is_not_served(run_copy):
+    directory = task_artefact_dir(run_copy, "animals")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["written_by_run"] = "f" * 32
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    (directory / SEAL_FILE).write_text(seal_line((directory / "manifest.json").read_bytes()))  # sealed, as a copy is
+    run_id = json.loads((run_copy / "results.json").read_text())["run_id"]
+    with pytest.warns(UserWarning, match=rf"not serving task 'animals': {directory} was written by run {'f' * 32}, but "
+                                         rf"{run_copy / 'results.json'} belongs to run {run_id}"):
+        assert load_stream(run_copy).tasks == ["colors"]
+
+
+def test_a_line_over_the_limit_gets_an_error_answer_and_the_lines_around_it_are_answered(run_dir, capsys, monkeypatch):
+    at_limit = b"a red " + b"y" * 94  # 100 bytes: the limit itself is allowed
+    stdin(monkeypatch, b"a red apple\n" + b"x" * 101 + b"\r\n" + at_limit + b"\r\nthe blue sky")
+    code, answers, err = run_main([run_dir[0], "--task", "colors", "--max-line-bytes", "100"], capsys)
+    assert code == 2 and len(answers) == 4
+    assert answers[1] == {"line": 2, "task": "colors", "error": "input line 2 is longer than 100 bytes, the limit: it "
+                                                               "was not read. Shorten it, or raise the limit with --max-line-bytes"}
+    assert [answers[i]["text"] for i in (0, 2, 3)] == ["a red apple", at_limit.decode(), "the blue sky"]
+    assert "seqadapt-predict: error: input line 2 is longer than 100 bytes" in err
+
+
+def test_a_deeply_nested_request_gets_an_error_answer_not_a_traceback(run_dir, capsys):
+    nested = '{"task": "colors", "text": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    code, answers, _ = run_main([run_dir[0], nested, json.dumps({"task": "colors", "text": "a red apple"})], capsys)
+    assert code == 2 and answers[1]["task"] == "colors"
+    assert answers[0]["error"].startswith("input line 1 starts with '{' but is not a JSON object (nested more than 64 levels deep)")
+
+
+def read_answers(stream) -> queue.Queue:
+    """The lines ``stream`` prints, as they come, read by a thread (a test waits for each with a timeout)."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in iter(stream.readline, b"")], daemon=True).start()
+    return lines
+
+
+def test_each_line_is_answered_before_standard_input_closes(run_dir):
+    """A producer that waits for each answer before writing its next line is answered line by line."""
+    expected = load_stream(run_dir[0]).predict(["a red apple", "the blue sky"], "colors")
+    command = [sys.executable, "-m", "seqadapt.cli.predict", str(run_dir[0]), "--task", "colors"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        answers = read_answers(process.stdout)
+        for prediction in expected:
+            process.stdin.write(prediction.inputs["text"].encode() + b"\n")
+            process.stdin.flush()
+            answer = json.loads(answers.get(timeout=120))  # stdin is still open
+            assert (answer["text"], answer["label"]) == (prediction.inputs["text"], prediction.answer["label"])
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+
+
+def test_predict_refuses_a_folder_a_run_is_writing_and_serves_it_once_done(run_copy, capsys):
+    with RunLock(run_copy):  # a run or a resume writing the folder
+        err = refused([run_copy, "--task", "colors", "a red apple"], capsys)
+    assert f"{run_copy} is being written by another seqadapt run (pid {os.getpid()} on" in err
+    assert "Read it when that run has finished (or stop it)" in err
+    code, answers, _ = run_main([run_copy, "--task", "colors", "a red apple"], capsys)
+    assert code == 0 and answers[0]["task"] == "colors"

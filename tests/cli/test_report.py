@@ -1,5 +1,7 @@
 import csv
+import errno
 import json
+import os
 import statistics
 
 import pytest
@@ -69,3 +71,18 @@ def test_one_run_directory_prints_the_run_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "seqadapt: adapter on tiny, seed 0, 1/1 stages" in out and "1. a" in out and "ACC 0.5000  BWT 0.0000" in out
     assert f"results   {tmp_path / 'results.json'}" in out and not (tmp_path / "report.md").exists()
+
+
+def test_a_report_that_cannot_be_written_leaves_the_old_one_whole(runs, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    write_report(runs, out)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    fabricate(runs, "6", "joint", 1, 0.50, None, None, completed=2)  # the next report would differ
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match=r"no space left to write .*report\.md"):
+        write_report(runs, out)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before

@@ -85,3 +85,22 @@ def test_runs_as_a_module_and_prints_problems_not_tracebacks(toy_task_dir):
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
     assert "colors.yaml is not valid UTF-8: byte 0xe9 on line 2" in done.stdout
     assert "3 task(s) checked: 2 ok, 1 with errors (colors)" in done.stdout
+
+
+def test_a_task_with_20000_labels_prints_a_few_lines_not_megabytes(capsys, toy_task_dir):
+    # before: one table row per label and a warning listing all 19,998 unseen labels (1.18 MB here; megabytes
+    # at 100,000 labels)
+    path = toy_task_dir / "animals.yaml"
+    extra = [f"extra{i:05d}" for i in range(19_998)]
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "labels": ["cat", "dog", *extra]}))
+    code, out, _ = run(capsys, "animals", "--task-dir", str(toy_task_dir))
+    lines = out.splitlines()
+    assert code == 0 and out.startswith("animals: ok, 1 warning(s)") and len(out) < 6_000
+    assert max(len(line) for line in lines) <= 2_100  # a problem's message: its start and its end, the middle cut
+    (header,) = [i for i, line in enumerate(lines) if line.startswith("  per label")]
+    table = lines[header + 1 : header + 22]
+    assert [row.split()[0] for row in table[:20]] == ["cat", "dog", *extra[:18]]
+    assert table[20].split() == ["19980", "more", "labels", "0", "0", "0"]  # extra*: in no split
+    assert len({len(row) for row in lines[header : header + 22]}) == 1  # the columns line up
+    (warning,) = [line for line in lines if line.startswith("  warning")]
+    assert " characters left out] … " in warning and warning.endswith(".")

@@ -1,20 +1,17 @@
 """The Hydra entry point, run the way users run it: composed configs and the console script."""
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from seqadapt.artefacts import has_artefact, read_manifest, task_artefact_dir
 from tests.wandb_reader import read_offline_run
 from seqadapt.cli.train import CONFIG_DIR, run, unknown_override_keys
-from tests.conftest import TOY_TASKS, write_toy_task
 
 FAST = [
     "backbone=tiny_random",
@@ -28,9 +25,10 @@ FAST = [
 ]
 
 
-def compose_train(overrides: list[str]):
+def compose_train(overrides: list[str], hydra: bool = False):
+    """``conf/train.yaml`` composed with ``overrides`` (``hydra``: with the ``hydra`` node, as Hydra sees it)."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        return compose(config_name="train", overrides=overrides, return_hydra_config=hydra)
 
 
 def multirun(task_dir: Path, sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -84,6 +82,10 @@ def test_console_script_runs_a_stream(toy_task_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "stage 2/2 animals" in done.stdout + done.stderr
     assert json.loads((out / "results.json").read_text())["tasks"] == ["weather", "animals"]
+    hydra_dir = out / ".hydra"  # Hydra's three files, as Hydra names and fills them (written once the folder is locked)
+    assert yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) == command[3:-1]  # the task overrides, as typed
+    assert yaml.safe_load((hydra_dir / "config.yaml").read_text())["tasks"]["order"] == ["weather", "animals"]
+    assert yaml.safe_load((hydra_dir / "hydra.yaml").read_text())["hydra"]["runtime"]["output_dir"] == str(out)
 
 
 def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task_dir, tmp_path):
@@ -113,40 +115,6 @@ def test_multirun_over_two_strategies_logs_separate_finished_wandb_runs(toy_task
     assert "| adapter | colors > animals | 1 |" in report.stdout and "| finetune | colors > animals | 1 |" in report.stdout
 
 
-def test_resume_after_sigkill_mid_stage_equals_an_uninterrupted_run(tmp_path):
-    task_dir = tmp_path / "tasks"
-    task_dir.mkdir()
-    for name in TOY_TASKS:
-        write_toy_task(task_dir, name, n=1200)
-    order = list(TOY_TASKS)
-    command = [sys.executable, "-m", "seqadapt.cli.train", *FAST, f"task_dir={task_dir}", f"tasks.order=[{','.join(order)}]",
-               "data.train_size=800", "trainer.max_epochs=3"]
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    done = subprocess.run([*command, f"hydra.run.dir={full}"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-
-    process = subprocess.Popen([*command, f"hydra.run.dir={killed}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not has_artefact(killed, order[0]) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
-    assert [has_artefact(killed, task) for task in order] == [True, False, False]  # killed inside stage 2
-    assert json.loads((killed / "results.json").read_text())["completed_stages"] == 1
-
-    resumed = subprocess.run([*command, f"resume={killed}", f"hydra.run.dir={tmp_path / 'log'}"],
-                             capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resume: restored 1 finished stage(s)" in resumed.stdout + resumed.stderr
-    expected, actual = (json.loads((run / "results.json").read_text()) for run in (full, killed))
-    assert actual["resumed"]["stages_restored"] == 1 and actual["completed_stages"] == 3
-    assert actual["score_matrix"] == expected["score_matrix"]
-    assert [s["evaluations"] for s in actual["stages"]] == [s["evaluations"] for s in expected["stages"]]
-    for task in order:
-        sha = [read_manifest(task_artefact_dir(run, task))["weights"]["sha256"] for run in (full, killed)]
-        assert sha[0] == sha[1], task
-
-
 def test_joblib_launcher_runs_multirun_jobs_in_parallel_processes(toy_task_dir, tmp_path):
     sweep = tmp_path / "sweep"
     done = multirun(toy_task_dir, sweep, "tasks.order=[colors,animals]", "seed=0,1", "hydra/launcher=joblib",
@@ -169,8 +137,7 @@ def test_ddp_inside_a_local_multirun_is_refused_with_the_fix(toy_task_dir, tmp_p
 def test_the_documented_slurm_launcher_command_composes():
     overrides = ["hydra/launcher=submitit_slurm", "hydra.launcher.nodes=2", "hydra.launcher.tasks_per_node=4",
                  "trainer.accelerator=gpu", "trainer.strategy=ddp", "trainer.devices=4", "trainer.num_nodes=2"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    cfg = compose_train(overrides, hydra=True)
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.tasks_per_node == cfg.trainer.devices == 4
     assert cfg.hydra.launcher.nodes == cfg.trainer.num_nodes == 2 and cfg.trainer.strategy == "ddp"

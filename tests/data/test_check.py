@@ -1,6 +1,7 @@
 """seqadapt.data.check: the report a task definition and its data amount to, on toy tasks and the bundled trec."""
 
 import csv
+from pathlib import Path
 from collections import Counter
 
 import pytest
@@ -8,7 +9,7 @@ from datasets import Dataset
 import yaml
 
 from seqadapt.data import SplitSizes, build_splits, load_task_spec, read_source
-from seqadapt.data.check import check_task, check_tasks, find_leaks, format_report
+from seqadapt.data.check import TaskReport, check_task, check_tasks, find_leaks, format_report
 from seqadapt.kinds import kind_of
 
 LEAKED = [f"the same sentence number {i}" for i in range(7)]
@@ -136,3 +137,12 @@ def test_the_bundled_trec_task_reads_and_splits():
     assert report.split_sizes == {"train": 1000, "val": 200, "test": 400}
     assert list(report.label_counts["train"]) == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
     assert all(counts["ABBR"] > 0 for counts in report.label_counts.values())
+
+
+def test_dropped_rows_name_ten_reasons_and_sum_the_rest():
+    # before: one "N rows by drop_labels '...'" per dropped label, however many (a line of megabytes)
+    report = TaskReport(name="t", definition=Path("t.yaml"), source_sizes={"all": 1000},
+                        dropped={"all": {f"drop_labels 'l{i}'": i + 1 for i in range(30)}})
+    (line,) = [line for line in format_report(report).splitlines() if line.startswith("  dropped")]
+    named = ", ".join(f"{i + 1} rows by drop_labels 'l{i}'" for i in range(10))
+    assert line == f"  dropped    all: {named} and 410 rows by 20 more reason(s)"  # 11 + 12 + ... + 30 = 410

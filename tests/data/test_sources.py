@@ -33,7 +33,7 @@ def test_non_utf8_file_names_the_byte_and_the_fix(tmp_path):
 def test_malformed_trec_line_is_named(tmp_path):
     path = tmp_path / "q.txt"
     path.write_text("NUM:date When was it ?\nno label here\n")
-    with pytest.raises(DataFileError, match="line 2"):
+    with pytest.raises(DataFileError, match=r"q.txt: line 2 is not 'LABEL:fine text': 'no label here'"):
         read_table(path, "trec", {})
 
 
@@ -45,7 +45,7 @@ def test_unknown_format_and_kind_are_refused(tmp_path):
 
 def test_missing_local_file_is_named(toy_task_dir):
     (toy_task_dir / "colors_test.csv").unlink()
-    with pytest.raises(DataFileError, match="colors_test.csv"):
+    with pytest.raises(DataFileError, match=r"task 'colors': data file\(s\) not found: \['.*/colors_test.csv'\]"):
         read_source(load_task_spec("colors", toy_task_dir))
 
 
@@ -82,3 +82,12 @@ def test_a_source_missing_what_its_reader_needs_is_named(source, match):
     spec = TaskSpec(name="t", labels=("a", "b"), source=source)
     with pytest.raises(TaskDefinitionError, match=r"task 't': " + match):
         read_source(spec)
+
+
+def test_a_huge_value_in_a_source_is_shown_clipped():
+    # before: the message repeated all 100,000 entries of the list
+    source = {"kind": "local_files", "format": "csv", "files": ["x"] * 100_000}
+    spec = TaskSpec(name="t", labels=("a", "b"), source=source)
+    with pytest.raises(TaskDefinitionError, match=r"^task 't': source.files is \['x', 'x', .*…; write `files: ") as caught:
+        read_source(spec)
+    assert len(str(caught.value)) < 300

@@ -1,4 +1,7 @@
-"""Entity chunking and entity-level scores, as conlleval (and seqeval's default mode) count them, by hand."""
+"""Entity chunking and entity-level scores, as conlleval (and seqeval's default mode) count them: by hand, and
+against seqeval itself on random tag sequences."""
+
+import random
 
 import pytest
 
@@ -42,3 +45,33 @@ def test_nothing_found_or_expected_scores_zero_and_sentence_counts_must_agree():
 def test_only_o_and_b_or_i_with_a_type_are_bio_tags():
     assert all(is_bio(tag) for tag in ["O", "B-per", "I-geo-loc"])
     assert not any(is_bio(tag) for tag in ["PER", "B-", "E-per", "S-per", "o", "B_per"])
+
+
+TAGS = ["O", "O", "O", "B-per", "I-per", "B-loc", "I-loc", "B-geo-loc", "I-geo-loc"]
+
+
+def seqeval_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
+    """The reference: seqeval's micro-averaged entity scores in its default (conlleval) mode."""
+    import warnings
+
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    with warnings.catch_warnings():  # seqeval warns where a score is 0/0 (it then scores 0, as seqadapt does)
+        warnings.simplefilter("ignore")
+        return {"precision": precision_score(gold, predicted), "recall": recall_score(gold, predicted),
+                "f1": f1_score(gold, predicted)}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_tag_sequences_score_as_seqeval_scores_them(seed):
+    """Any mix of B/I/O, including I- after O, after another type and after B- of another type; predictions are
+    the gold sentences with a fifth of their tags redrawn, so entities are partly right."""
+    rng = random.Random(seed)
+    gold = [[rng.choice(TAGS) for _ in range(rng.randrange(0, 9))] for _ in range(60)]
+    predicted = [[tag if rng.random() < 0.8 else rng.choice(TAGS) for tag in sentence] for sentence in gold]
+    assert entity_scores(gold, predicted) == pytest.approx(seqeval_scores(gold, predicted), abs=1e-12)
+
+
+def test_nothing_found_or_expected_scores_zero_as_in_seqeval():
+    for gold, predicted in (([["B-a"]], [["O"]]), ([["O"]], [["O"]]), ([["O"]], [["I-a"]])):
+        assert entity_scores(gold, predicted) == seqeval_scores(gold, predicted)

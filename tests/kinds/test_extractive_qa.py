@@ -9,6 +9,7 @@ from datasets import Dataset
 from seqadapt.data import TaskDataError, TaskDefinitionError, TaskSpec
 from seqadapt.kinds import TASK_KINDS, RequestError
 from seqadapt.kinds.base import PAD_VALUES, cat_padded
+from seqadapt.kinds import extractive_qa
 from seqadapt.kinds.extractive_qa import PAD_LOGIT, ExtractiveQAKind, SpanHead
 
 KIND = ExtractiveQAKind()
@@ -121,6 +122,31 @@ def test_a_question_too_long_for_its_windows_is_cut_and_counted_and_no_room_at_a
 
     with pytest.raises(TaskDefinitionError, match="needs a fast tokenizer.*Slow is not one"):
         KIND.encode(spec(), rows(), Slow(), max_length=32)
+
+
+def test_an_example_makes_at_most_max_windows_windows_the_first_ones_and_a_warning_counts_the_cut(
+    tokenizer, caplog, monkeypatch
+):
+    whole = KIND.encode(spec(doc_stride=8), rows(), tokenizer, max_length=32)
+    assert whole["example"] == [0, 0, 0, 1]  # LONG makes three windows
+    monkeypatch.setattr(extractive_qa, "MAX_WINDOWS", 2)
+    with caplog.at_level("WARNING"):
+        capped = KIND.encode(spec(doc_stride=8), rows(), tokenizer, max_length=32)
+    assert capped["example"] == [0, 0, 1]
+    assert capped.to_list() == whole.select([0, 1, 3]).to_list()  # the first two windows, exactly; row 1 untouched
+    assert ("task 'qa': 1 context(s) longer than 2 windows of max_length 32 (doc_stride 8) were cut after their "
+            "first 2 windows; answers after them cannot be found") in caplog.text
+
+
+def test_a_huge_context_is_never_split_into_windows_in_full(tokenizer):
+    """330,000 characters would be some 4,000 windows of 32 tokens; the answer lies past the kept ones."""
+    context = "the river flows north " * 15_000 + "Denver won."
+    answers = {"text": ["Denver"], "answer_start": [len(context) - len("Denver won.")]}
+    huge = KIND.prepare(spec(), raw([context], ["Who won?"], [answers]), "test")
+    features = KIND.encode(spec(doc_stride=8), huge, tokenizer, max_length=32)
+    assert len(features) == extractive_qa.MAX_WINDOWS and features["example"] == [0] * extractive_qa.MAX_WINDOWS
+    assert [span for span in features[0]["offsets"] if span[0] >= 0][0] == [0, 3]  # from the context's start
+    assert all(labels == [0, 0] for labels in features["labels"])  # the answer is not in any kept window
 
 
 def test_the_head_loss_and_per_window_correctness():

@@ -123,6 +123,22 @@ def test_metrics_match_hand_computed_pearson_spearman_and_mse():
     assert pearson(labels.double().numpy(), -labels.double().numpy()) == pytest.approx(-1.0)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_pearson_and_spearman_agree_with_scipy_on_random_scores_with_ties(seed):
+    """scipy.stats is the reference; targets on a coarse grid (as STS-B's 0-5 ratings) give ties on both sides,
+    which Spearman must rank by their mean rank. MSE is numpy's mean of squares, written out."""
+    from scipy import stats
+
+    generator = torch.Generator().manual_seed(seed)
+    truth = torch.randint(0, 11, (300,), generator=generator).double() / 2  # 0, 0.5, ..., 5
+    outputs = (truth + torch.randn(300, generator=generator, dtype=torch.float64)).round(decimals=1)
+    scores = KIND.metrics(spec(), outputs, {"labels": truth}, None, None)
+    assert scores["pearson"] == pytest.approx(stats.pearsonr(outputs.numpy(), truth.numpy()).statistic, abs=1e-12)
+    assert scores["spearman"] == pytest.approx(stats.spearmanr(outputs.numpy(), truth.numpy()).statistic, abs=1e-12)
+    assert scores["mse"] == pytest.approx(float(((outputs - truth) ** 2).mean()), abs=1e-12)
+    assert average_ranks(outputs.numpy()).tolist() == stats.rankdata(outputs.numpy(), method="average").tolist()
+
+
 def test_serving_requests_predictions_and_confidence():
     pair_spec = spec(text_fields=("a", "b"))
     assert KIND.request(pair_spec, {"a": "x", "b": "y"}, "input line 1") == {"text": "x", "text_pair": "y", "label": 0.0}

@@ -7,7 +7,7 @@ from datasets import Dataset
 from seqadapt.data import TaskDataError, TaskDefinitionError, TaskSpec
 from seqadapt.kinds import RequestError, get_kind
 from seqadapt.kinds.base import HeadContext
-from seqadapt.kinds.text_to_text import LanguageModelHead
+from seqadapt.kinds.text_to_text import LanguageModelHead, fill_prompt
 from tests.families.tiny import tiny_tokenizer
 
 KIND = get_kind("text_to_text")
@@ -32,6 +32,18 @@ def test_prepare_puts_inputs_through_the_prompt_and_keeps_every_gold():
     assert rows["text"] == ["Past tense of walk:", "Past tense of go:"]
     assert rows["target"] == ["walked", "went"] and rows["targets"] == [["walked"], ["went", "gone"]]
     assert KIND.show(spec(), rows[1]) == "Past tense of go: => went"
+
+
+def test_prompts_are_filled_by_plain_substitution_exactly_as_str_format_fills_valid_ones():
+    from seqadapt.data import load_task_spec
+
+    packaged = load_task_spec("past_tense").prompt  # the definition is read; its data is not fetched
+    for text in ["walk", "{0}", "{input}", "a}b{", "{input.__class__}", ""]:  # an input's braces are its own text
+        assert fill_prompt(packaged, text) == packaged.format(input=text)
+    escaped = "{{json}}: {input} -> {input} }}"
+    assert fill_prompt(escaped, "go") == escaped.format(input="go") == "{json}: go -> go }"
+    # nothing but the substitution happens: a format spec (refused when a definition is read) is never applied
+    assert fill_prompt("{input:>900000000}", "x") == "x"
 
 
 def test_an_empty_target_names_its_row_and_a_missing_column_its_key():

@@ -67,13 +67,30 @@ def test_ranpac_equals_ridge_regression_on_the_projected_features_of_all_tasks()
 
 
 def test_classes_without_training_examples_are_never_matched():
-    projection = RandomProjection(6, 16, seed=1)
-    (a, labels, _), (b, labels_b, _) = two_tasks()
-    stats = [fitted(a, labels.clamp(max=1), 3, projection), fitted(b, labels_b, 1, projection)]  # class 2 unseen
-    model = gaussian_model(stats, 0.1)
+    """One feature, worked by hand. Task a: class 0 at 4 and 6 (mean 5), class 1 at 9 and 11 (mean 10), class 2
+    never seen (its stored mean is 0); task b: one class at -4 and -6 (mean -5). The pooled within-class variance
+    is (2 + 2 + 2) / (6 examples - 3 seen classes) = 2. A query at -1 is (-1 - 5)^2 / 2 = 18 from task a's
+    nearest seen class and (-1 + 5)^2 / 2 = 8 from task b's, so b wins; the unseen class's zero mean, only
+    1 / 2 away, would wrongly give the row to task a."""
+    stats = [TaskStatistics(1, 3, 0), TaskStatistics(1, 1, 0)]
+    stats[0].fit(torch.tensor([[4.0], [6.0], [9.0], [11.0]]), torch.tensor([0, 0, 1, 1]), None)
+    stats[1].fit(torch.tensor([[-4.0], [-6.0]]), torch.tensor([0, 0]), None)
+    model = gaussian_model(stats, shrinkage=0.0)
     assert model.seen.tolist() == [True, True, False, True]
-    scores = mahalanobis_scores(torch.zeros(1, 6), model, 2)  # the unseen class's zero mean would be nearest
-    assert torch.isfinite(scores).all()
+    scores = mahalanobis_scores(torch.tensor([[-1.0]]), model, 2)
+    assert scores[0].tolist() == pytest.approx([-18.0, -8.0], rel=1e-5)  # the jitter adds 1e-6 of the variance
+    assert scores.argmax(dim=1).tolist() == [1]
+
+
+def test_ridge_scores_skip_classes_without_training_examples():
+    """An unseen class's ridge targets are all zero, so its weights are zero and it scores exactly 0 on every
+    row; a row whose seen classes all score below 0 must still get its best seen class, not that 0."""
+    stats = TaskStatistics(1, 2, projection_dim=1)
+    features = torch.tensor([[1.0], [2.0]])
+    stats.fit(features, torch.tensor([0, 0]), features)  # the identity as its projection; class 1 never seen
+    model = ridge_model([stats], ridge=0.0)
+    # G = 1 + 4 = 5 and Q = [1 + 2, 0] = [3, 0]: weights [3/5, 0], so a row at -1 scores -3/5 for class 0
+    assert ridge_scores(torch.tensor([[-1.0]]), model, 1).tolist() == [[pytest.approx(-0.6, rel=1e-6)]]
 
 
 def test_the_projection_is_a_function_of_its_seed_and_fingerprinted():

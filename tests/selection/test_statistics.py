@@ -30,9 +30,10 @@ def test_fit_stores_ranpac_gram_and_targets_of_the_projected_features():
 def test_similarity_is_the_nearest_seen_centroid_and_skips_unseen_classes():
     stats = TaskStatistics(hidden_size=2, num_classes=3, projection_dim=0)
     stats.fit(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 2]), None)
-    # class 1 was never seen: its zero centroid must not count as a match
-    similarity = stats.similarity(torch.tensor([[5.0, 0.0], [1.0, 1.0], [-1.0, 0.0]]))
-    assert torch.allclose(similarity, torch.tensor([1.0, 2 ** -0.5, 0.0]), atol=1e-6)
+    # class 1 was never seen: its zero centroid, cosine 0 to everything, must not count as a match. The last
+    # row points away from both seen centroids (cosine -1/sqrt(2) to each): 0 would be the unseen class's score
+    similarity = stats.similarity(torch.tensor([[5.0, 0.0], [1.0, 1.0], [-1.0, 0.0], [-1.0, -1.0]]))
+    assert torch.allclose(similarity, torch.tensor([1.0, 2 ** -0.5, 0.0, -(2 ** -0.5)]), atol=1e-6)
 
 
 def test_unfitted_statistics_and_empty_splits_are_refused():

@@ -1,6 +1,6 @@
 import pytest
 
-from seqadapt.stream.plan import plan_stages, stage_seed
+from seqadapt.stream.plan import check_kind, plan_stages, stage_seed
 from tests.stream.test_run import ORDER
 
 
@@ -35,3 +35,22 @@ def test_stage_seeds_are_fixed_per_stage_and_never_shared_between_run_seeds():
     seeds = {(run, stage): stage_seed(run, stage) for run in range(20) for stage in range(20)}
     assert len(set(seeds.values())) == len(seeds)  # run 1's stage 1 is not run 0's stage 2, as seed + index was
     assert stage_seed(3, 2) == stage_seed(3, 2) and 0 <= stage_seed(3, 2) < 2**32
+
+
+# guard.full_check_every=k (conf/train.yaml, README "Long streams"): "re-evaluate earlier tasks after every k-th
+# stage and the last; between, check their tensors only. null: re-evaluate after the last stage only". Stage 1
+# has nothing earlier, so it is full. Written out by hand per stream length, F = full, T = tensors:
+SCHEDULES = {
+    1: ["F", "FF", "FFF", "FFFF", "FFFFF", "FFFFFF"],
+    2: ["F", "FF", "FFF", "FFTF", "FFTFF", "FFTFTF"],
+    3: ["F", "FF", "FTF", "FTFF", "FTFTF", "FTFTTF"],
+    None: ["F", "FF", "FTF", "FTTF", "FTTTF", "FTTTTF"],
+}
+
+
+@pytest.mark.parametrize("every", list(SCHEDULES))
+def test_full_check_every_k_re_evaluates_after_every_kth_stage_and_the_last(every):
+    for length, expected in enumerate(SCHEDULES[every], start=1):
+        plan = plan_stages([Splits(f"t{i}") for i in range(length)], joint=False)
+        kinds = "".join({"full": "F", "tensors": "T"}[check_kind(stage, every)] for stage in plan)
+        assert kinds == expected, f"{length} stages, full_check_every={every}"

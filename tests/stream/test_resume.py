@@ -34,7 +34,7 @@ def uninterrupted(task_dir, tokenizer, tmp_path_factory) -> dict:
 def crashed_in_stage_3(task_dir, tokenizer, tmp_path_factory) -> Path:
     """A run killed in stage 3: stages 1 and 2 finished, with their artefacts; tests resume copies of it."""
     out = tmp_path_factory.mktemp("crashed") / "run"
-    with pytest.raises(MemoryError):
+    with pytest.raises(MemoryError, match="simulated crash in stage 3"):
         stream(SeqAdaptModule, task_dir, tokenizer, out, make_trainer=crashing_at(3)).run()
     assert [has_artefact(out, task) for task in ORDER] == [True, True, False]
     return out
@@ -79,11 +79,28 @@ def test_resume_rebuilds_tampered_results_rows_from_the_verified_artefacts(
 
 
 def test_an_untouched_results_file_is_carried_as_it_is(killed, task_dir, tokenizer, uninterrupted):
-    before = json.loads((killed / "results.json").read_text())["stages"]
+    before = json.loads((killed / "results.json").read_text())
     resumed = resume(task_dir, tokenizer, killed)
     assert resumed["resumed"]["rebuilt_from_artefacts"] == []
-    assert resumed["stages"][:2] == before  # timings and task selection included
+    assert resumed["stages"][:2] == before["stages"]  # timings and task selection included
     assert resumed["score_matrix"] == uninterrupted["score_matrix"]
+    assert resumed["run_id"] == before["run_id"] != uninterrupted["run_id"]  # the run keeps its id
+    assert [written_by(killed, task) for task in ORDER] == [before["run_id"]] * 3  # the new stage's too
+
+
+def written_by(run_dir: Path, task: str) -> str:
+    return json.loads((task_artefact_dir(run_dir, task) / "manifest.json").read_text())["written_by_run"]
+
+
+def test_an_artefact_copied_in_from_another_run_is_refused_naming_both_runs(killed, task_dir, tokenizer):
+    directory = task_artefact_dir(killed, "animals")
+    edit_json(directory / "manifest.json", lambda manifest: manifest.update(written_by_run="f" * 32))
+    (directory / SEAL_FILE).write_text(seal_line((directory / "manifest.json").read_bytes()))  # a sealed copy
+    run_id = json.loads((killed / "results.json").read_text())["run_id"]
+    with pytest.raises(ArtefactError, match=rf"{directory} was written by run {'f' * 32}, but "
+                                            rf"{killed / 'results.json'} belongs to run {run_id}.*Move it out"):
+        resume(task_dir, tokenizer, killed)
+    assert sorted(p.name for p in (killed / "artefacts").iterdir()) == ["animals", "colors"]  # nothing moved
 
 
 def truncate(directory: Path) -> None:
@@ -116,10 +133,12 @@ def test_a_damaged_artefact_is_set_aside_and_its_stages_retrained_as_if_never_in
     assert f"aside to {aside}" in caplog.text and "resume skips only" not in caplog.text
 
 
-@pytest.mark.parametrize("content", ["", '{"tasks": ['])
+@pytest.mark.parametrize("content", ["", '{"tasks": [', "[]", '{"tasks": "colors,animals,weather", "plan": []}'],
+                         ids=["empty", "cut", "not an object", "wrong type"])
 def test_an_empty_or_damaged_results_file_is_kept_aside_and_rebuilt_from_the_artefacts(
     content, killed, task_dir, tokenizer, uninterrupted, caplog
 ):
+    run_id = written_by(killed, "colors")
     (killed / "results.json").write_text(content)
     with caplog.at_level(logging.WARNING, logger="seqadapt"):
         resumed = resume(task_dir, tokenizer, killed)
@@ -129,6 +148,7 @@ def test_an_empty_or_damaged_results_file_is_kept_aside_and_rebuilt_from_the_art
     assert resumed["score_matrix"] == uninterrupted["score_matrix"]
     assert probes(resumed) == probes(uninterrupted)
     assert (killed / "results.json.corrupt").read_text() == content
+    assert resumed["run_id"] == run_id  # taken from the artefacts
     assert f"cannot use {killed / 'results.json'}" in caplog.text and "rebuilt from their verified artefacts" in caplog.text
 
 

@@ -190,10 +190,10 @@ def test_later_stage_error_keeps_earlier_stages_and_resume_matches_an_uninterrup
 
 def test_resume_on_another_backbone_is_refused_naming_both_hashes(toy_task_dir, tokenizer, tmp_path):
     first = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", make_trainer=crashing_at(2))
-    with pytest.raises(MemoryError):
+    with pytest.raises(MemoryError, match="simulated crash in stage 2"):
         first.run()
     other = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", backbone_seed=1, resume=True)
-    with pytest.raises(ArtefactError) as caught:
+    with pytest.raises(ArtefactError, match="artefact for task 'colors' in .* was trained on backbone") as caught:
         other.run()
     assert first.verifier.guard.backbone_sha256 in str(caught.value) and other.verifier.guard.backbone_sha256 in str(caught.value)
     assert has_artefact(tmp_path / "run", "colors")  # the refused resume changed nothing on disk

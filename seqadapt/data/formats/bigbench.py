@@ -23,30 +23,44 @@ from typing import Any
 
 from datasets import Dataset
 
-from seqadapt.errors import DataFileError
+from seqadapt.data.listing import clip
+from seqadapt.errors import DataFileError, TaskDefinitionError
 
 log = logging.getLogger(__name__)
 
 
 def read_bigbench(path: Path, text: str, options: dict[str, Any]) -> Dataset:
-    examples = json.loads(text).get("examples")
+    document = json.loads(text)
+    examples = document.get("examples") if isinstance(document, dict) else None
     if not isinstance(examples, list):
         raise DataFileError(f"{path} has no 'examples' list: it is not a BIG-bench task.json")
-    pattern = re.compile(options.get("input_pattern", r"(?P<input>.*)"), re.DOTALL)
+    try:
+        pattern = re.compile(options.get("input_pattern", r"(?P<input>.*)"), re.DOTALL)
+    except (re.error, TypeError) as err:
+        raise TaskDefinitionError(
+            f"source.input_pattern {clip(repr(options.get('input_pattern')), 120)} is not a regular expression "
+            f"({err}); write e.g. 'Premise: (?P<premise>.*) Hypothesis: (?P<hypothesis>.*)'"
+        ) from None
     rows = [_row(path, number, example, pattern) for number, example in enumerate(examples)]
     if "answer_in" in options:
         rows = _with_answers(path, rows, options["answer_in"], set(options.get("unanswerable", ())))
     return Dataset.from_list(rows)
 
 
-def _row(path: Path, number: int, example: dict[str, Any], pattern: re.Pattern) -> dict[str, Any]:
+def _row(path: Path, number: int, example: Any, pattern: re.Pattern) -> dict[str, Any]:
+    if not isinstance(example, dict) or not isinstance(example.get("input", ""), str):
+        raise DataFileError(f"{path}: examples[{number}] is {str(example)[:80]!r}; an example is an object with an "
+                            "'input' text and a 'target' or 'target_scores'")
     match = pattern.fullmatch(example.get("input", ""))
     if match is None:
         raise DataFileError(f"{path}: examples[{number}]'s input does not match source.input_pattern "
-                            f"{pattern.pattern!r}: {example.get('input', '')[:80]!r}")
-    row = {name: value.strip() for name, value in match.groupdict().items()}
+                            f"{clip(repr(pattern.pattern), 120)}: {example.get('input', '')[:80]!r}")
+    row = {name: (value or "").strip() for name, value in match.groupdict().items()}  # an unmatched group: ""
     if "target_scores" in example:
         scores = example["target_scores"]
+        if not isinstance(scores, dict) or not scores or not all(isinstance(v, (int, float)) for v in scores.values()):
+            raise DataFileError(f"{path}: examples[{number}].target_scores is {str(scores)[:80]!r}; it must map each "
+                                "answer to its score, e.g. {\"yes\": 1, \"no\": 0}")
         row["label"] = max(scores, key=scores.get)
     if "target" in example:
         target = example["target"]
