@@ -16,6 +16,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -254,7 +255,8 @@ def bench_artefact(workdir: Path, bottlenecks: tuple[int, ...] = (BOTTLENECK, 48
         module = build_module("minilm", "adapter", bottleneck=m)
         learned = TaskEvaluation(task=TASK, metric="accuracy", score=0.0, examples=0, logits_sha256="")
         directory = save_task_artefact(module, learned, workdir / f"m{m}", stage=1, backbone_name="minilm",
-                                       backbone_sha256=weights_hash(module.backbone), settings={})
+                                       backbone_sha256=weights_hash(module.backbone), settings={},
+                                       run_id=uuid.uuid4().hex)
         sizes[m] = (directory / "adapter.safetensors").stat().st_size
     backbone = sum(len(tensor_bytes(t)) for t in shared_state(module.backbone).values())
     return {"artefact_bytes": sizes[BOTTLENECK], "backbone_bytes": backbone, "ratio": sizes[BOTTLENECK] / backbone,
