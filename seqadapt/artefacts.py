@@ -4,11 +4,13 @@ Layout inside a run directory::
 
     run_config.yaml                        the resolved config the run was started with
     artefacts/<task>/adapter.safetensors   adapters, head (and LayerNorm copies), selection statistics: that task only
+    artefacts/<task>/reference_outputs.safetensors  its exact test outputs when learned (see below)
     artefacts/<task>/manifest.sha256       the manifest's seal: its SHA-256, in ``sha256sum`` format
     artefacts/<task>/manifest.json         what is needed to trust and rebuild it
 
-The files are written with :func:`seqadapt.io.atomic_write`, weights first,
-then the seal, then the manifest, which records the weights file's SHA-256:
+The files are written with :func:`seqadapt.io.atomic_write`, weights and
+reference outputs first, then the seal, then the manifest, which records both
+files' SHA-256:
 a crash leaves either a complete, verifiable artefact or none (no manifest:
 never loaded; a manifest and a seal from two different writes: refused as
 damaged). Nothing here unpickles: weights are read only from
@@ -35,6 +37,14 @@ run that wrote it (``written_by_run``, the run's ``run_id``), so artefacts
 copied in from another run are refused instead of served or resumed beside
 the run's own (:func:`check_written_by`); manifests from before runs had ids
 lack the key and are not compared.
+
+The reference outputs are the task's test outputs exactly as its learned
+evaluation hashed them (float32; classification: test rows x labels, 4 bytes
+each), with the fingerprint of the test rows they were computed on and the
+environment (device, torch, threads) they were computed in. ``seqadapt-verify``
+(:mod:`seqadapt.preservation`) compares with them where the exact hash cannot be
+reproduced. Artefacts written before they were stored lack the ``reference``
+key (the format is the same otherwise) and are checked by score alone.
 """
 
 from __future__ import annotations
@@ -63,6 +73,8 @@ FORMAT_VERSION = 3  # 2: a task's tensors include its class prototypes; 3: its s
 RUN_CONFIG = "run_config.yaml"
 ARTEFACTS = "artefacts"
 WEIGHTS_FILE = "adapter.safetensors"
+REFERENCE_FILE = "reference_outputs.safetensors"
+REFERENCE_KEY = "outputs"
 MANIFEST_FILE = "manifest.json"
 SEAL_FILE = "manifest.sha256"
 SET_ASIDE_SUFFIX = ".corrupt"
@@ -80,6 +92,14 @@ class WeightsEntry(TypedDict):
     file: str
     sha256: str
     bytes: int
+
+
+class ReferenceEntry(TypedDict):
+    file: str
+    sha256: str
+    bytes: int
+    test_rows_sha256: str
+    environment: dict[str, Any]
 
 
 class Manifest(TypedDict):
@@ -101,6 +121,8 @@ class Manifest(TypedDict):
     settings: dict[str, Any]
     budget: dict[str, Any]
     written_by_run: NotRequired[str]  # the run_id of the run that wrote it; absent before runs had one
+    version: NotRequired[int]  # the task's version (seqadapt-task retrain, seqadapt.versions); absent: 1
+    reference: NotRequired[ReferenceEntry]  # absent before artefacts stored their reference outputs
 
 
 class ArtefactError(RuntimeError):
@@ -121,6 +143,18 @@ class CorruptArtefactError(ArtefactError):
             f"{problem} Resume the run (resume=<run dir>): it moves {Path(directory).name} aside as "
             f"{Path(directory).name}{SET_ASIDE_SUFFIX} and trains that stage again{alternative}."
         )
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What an artefact keeps of its task's learned evaluation for later checks where exact outputs cannot be
+    reproduced: the test ``outputs`` the evaluation's hash covers, the test rows' fingerprint
+    (:func:`seqadapt.evaluation.rows_sha256`) and the ``environment`` they were computed in
+    (:func:`seqadapt.environment.current_environment`)."""
+
+    outputs: torch.Tensor
+    test_rows_sha256: str
+    environment: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -155,18 +189,18 @@ def save_task_artefact(
     backbone_sha256: str,
     settings: dict[str, Any],
     run_id: str,
+    reference: Reference,
 ) -> Path:
-    """Save ``learned.task``'s own tensors, seal and manifest; returns the artefact directory.
+    """Save ``learned.task``'s own tensors, reference outputs, seal and manifest; returns the artefact directory.
 
     ``settings`` records how the task was evaluated (tokenisation, eval batch
     size), so a later load can reproduce the reference logits exactly;
-    ``run_id`` the run that wrote it.
+    ``run_id`` the run that wrote it; ``reference`` what ``learned`` measured.
     """
     task = learned.task
     directory = _make_durable_dir(task_artefact_dir(run_dir, task))
-    tensors = {key: value.detach().cpu().contiguous() for key, value in module.tensors.of(task).items()}
-    weights = save_safetensors(tensors, metadata={"seqadapt_task": task})  # one key: byte-identical files
-    atomic_write(directory / WEIGHTS_FILE, weights)
+    weights = _write_tensors(directory / WEIGHTS_FILE, module.tensors.of(task), task)
+    outputs = _write_tensors(directory / REFERENCE_FILE, {REFERENCE_KEY: reference.outputs}, task)
     manifest: Manifest = {
         "format_version": FORMAT_VERSION,
         "seqadapt_version": __version__,
@@ -179,16 +213,25 @@ def save_task_artefact(
         "pooling": module.pooling,
         "selection": module.selection.record(),
         "backbone": {"name": backbone_name, "sha256": backbone_sha256},
-        "weights": {"file": WEIGHTS_FILE, "sha256": hashlib.sha256(weights).hexdigest(), "bytes": len(weights)},
+        "weights": weights,
         "learned": asdict(learned),
         "settings": settings,
         "budget": asdict(parameter_budget(module, task)),
         "written_by_run": run_id,
+        "reference": {**outputs, "test_rows_sha256": reference.test_rows_sha256, "environment": reference.environment},
     }
     data = json.dumps(manifest, indent=2).encode()
     atomic_write(directory / SEAL_FILE, seal_line(data))  # before the manifest: the manifest's rename commits
     atomic_write(directory / MANIFEST_FILE, data)
     return directory
+
+
+def _write_tensors(path: Path, tensors: dict[str, torch.Tensor], task: str) -> WeightsEntry:
+    """``tensors`` as a safetensors file at ``path`` (atomically); the manifest entry that verifies it."""
+    data = save_safetensors({key: value.detach().cpu().contiguous() for key, value in tensors.items()},
+                            metadata={"seqadapt_task": task})  # one metadata key: byte-identical files
+    atomic_write(path, data)
+    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def _make_durable_dir(directory: Path) -> Path:
@@ -291,6 +334,8 @@ def read_manifest(directory: Path) -> Manifest:
             "mistake, or move it out of the run folder."
         )
     confined(directory, manifest["weights"]["file"], path, "weights.file")
+    if "reference" in manifest:
+        confined(directory, manifest["reference"]["file"], path, "reference.file")
     return manifest  # type: ignore[return-value]  # checked against Manifest just above
 
 
@@ -381,6 +426,20 @@ def load_task_artefact(directory: Path, *, backbone_sha256: str) -> TaskArtefact
     weights = manifest["weights"]
     tensors = load_tensors(Path(directory) / weights["file"], weights["sha256"], weights["bytes"])
     return TaskArtefact(directory=Path(directory), manifest=manifest, tensors=tensors)
+
+
+def load_reference(directory: Path, manifest: Manifest) -> torch.Tensor | None:
+    """The reference outputs of a verified artefact (:func:`read_manifest`'s ``manifest`` of ``directory``),
+    checked against the SHA-256 its sealed manifest records; ``None`` for an artefact written before they were
+    stored."""
+    entry = manifest.get("reference")
+    if entry is None:
+        return None
+    tensors = load_tensors(Path(directory) / entry["file"], entry["sha256"], entry["bytes"])
+    if set(tensors) != {REFERENCE_KEY}:
+        raise CorruptArtefactError(f"{Path(directory) / entry['file']} holds {sorted(tensors)[:5]}, not the one "
+                                   f"tensor {REFERENCE_KEY!r} seqadapt writes there.", directory)
+    return tensors[REFERENCE_KEY]
 
 
 def check_written_by(directory: Path, manifest: Manifest, run_id: str | None, source: Path) -> None:

@@ -11,13 +11,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqadapt.adapters import adapter_config
 from seqadapt.backbone import Backbone, BackboneConfig, load_backbone
-from seqadapt.config_check import check_max_length
+from seqadapt.config_check import RULES, ConfigError, check_max_length
 from seqadapt.console import StageProgress
-from seqadapt.data import SplitSizes, build_splits, load_task_stream, read_source
-from seqadapt.data.splits import TaskSplits
+from seqadapt.data import build_splits, load_task_stream, read_source
+from seqadapt.data.splits import SIZE_KEYS, TaskSplits, task_split_sizes
 from seqadapt.data.tasks import DEFAULT_TASK_DIR
 from seqadapt.distributed import is_rank_zero
 from seqadapt.model import OptimConfig, SeqAdaptModule
+from seqadapt.overrides import stage_settings
 from seqadapt.selection import SelectionConfig
 from seqadapt.strategies import get_strategy
 from seqadapt.stream import LoaderConfig, StreamCallback, StreamRun
@@ -33,12 +34,26 @@ def build_tasks(cfg: DictConfig) -> list[TaskSplits]:
     in seconds rather than after hours of training."""
     task_dir = resolve_task_dir(cfg.task_dir)
     specs = load_task_stream(list(cfg.tasks.order), task_dir)
-    data = cfg.data
-    sizes = SplitSizes(
-        train=data.train_size, val=data.val_size, test=data.test_size, seed=data.split_seed,
-        drop_leaked=bool(data.get("drop_leaked", False)),  # older run_config.yaml files have no such key
-    )
-    return [build_splits(spec, read_source(spec), sizes) for spec in specs]
+    data = container(cfg.data)
+    check_task_sizes(data, list(cfg.tasks.order))
+    return [build_splits(spec, read_source(spec), task_split_sizes(data, spec.name)) for spec in specs]
+
+
+def check_task_sizes(data: dict[str, Any], order: list[str]) -> None:
+    """Refuse a ``data.task_sizes`` entry (a task's own split sizes, kept for each earlier task of a grown run) for a
+    task not in ``tasks.order``, of another key, or of a size the ``data.*_size`` rules refuse."""
+    problems = []
+    for task, sizes in (data.get("task_sizes") or {}).items():
+        where = f"data.task_sizes.{task}"
+        if task not in order:
+            problems.append(f"  {where}: '{task}' is not in tasks.order {order}")
+        elif not isinstance(sizes, dict) or set(sizes) - set(SIZE_KEYS):
+            problems.append(f"  {where}={sizes!r}: expected a mapping of {', '.join(SIZE_KEYS)}")
+        else:
+            problems += [f"  {where}.{key}={value!r}: expected {RULES[f'data.{key}'][1]}"
+                         for key, value in sizes.items() if not RULES[f"data.{key}"][0](value)]
+    if problems:
+        raise ConfigError("the config has split sizes seqadapt cannot run with:\n" + "\n".join(problems))
 
 
 def build_module(cfg: DictConfig, backbone: Backbone) -> SeqAdaptModule:
@@ -98,7 +113,7 @@ def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
         logger = tracker.lightning_logger if tracker else False
         return pl.Trainer(default_root_dir=str(output_dir), logger=logger, callbacks=progress, **trainer_kwargs)
 
-    data = cfg.data
+    data, config = cfg.data, container(cfg)
     return StreamRun(
         build_module(cfg, backbone), tasks, backbone.tokenizer, make_trainer=make_trainer, output_dir=output_dir,
         loaders=LoaderConfig(max_length=data.max_length, batch_size=data.batch_size, eval_batch_size=data.eval_batch_size),
@@ -106,7 +121,8 @@ def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
         selectors=list(cfg.selection.selectors),
         reference_accuracy=container(cfg.reference_accuracy) if cfg.reference_accuracy else None,
         backbone_name=backbone.name, resume=bool(cfg.resume),
-        run_info={"run_name": cfg.run_name, "config": container(cfg)},
+        run_info={"run_name": cfg.run_name, "config": config},
+        stage_settings=lambda names: stage_settings(config, names),
         callbacks=[*progress, *callbacks, *([tracker] if tracker else [])],
     )
 

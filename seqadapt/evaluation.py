@@ -1,6 +1,10 @@
-"""Evaluating a task: its outputs on a test loader, its kind's primary score, and fingerprints of both."""
+"""Evaluating a task: its outputs on a test loader, its kind's primary score, and fingerprints of both and of
+the test rows they were measured on."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 import torch
 from datasets import Dataset
@@ -32,6 +36,14 @@ def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader, rows: D
     """The kind's primary score on ``loader`` (the features of ``rows``, the split's canonical rows) and
     SHA-256s of the exact outputs and of the task's selection statistics: the guard's probe."""
     outputs, targets = task_outputs(module, task, loader)
+    return scored(module, task, outputs, targets, rows)
+
+
+def scored(
+    module: SeqAdaptModule, task: str, outputs: torch.Tensor, targets: dict[str, torch.Tensor], rows: Dataset
+) -> TaskEvaluation:
+    """The evaluation of outputs already computed (:func:`task_outputs`), for callers that keep the outputs too:
+    a stage's artefact stores them as reference outputs, ``seqadapt-verify`` compares them with those."""
     kind = module.kind(task)
     scores = kind.metrics(module.specs[task], outputs, targets, rows, module.heads[task])
     return TaskEvaluation(
@@ -43,3 +55,13 @@ def evaluate_task(module: SeqAdaptModule, task: str, loader: DataLoader, rows: D
         selection_sha256=module.selection.sha256(task),  # what task-ID-free selection reads
         metrics=scores,
     )
+
+
+def rows_sha256(rows: Dataset) -> str:
+    """SHA-256 of a split's canonical rows, in order, each as sorted-key JSON: what tells a test split rebuilt
+    later from changed source data apart from the one a task was evaluated on. (``datasets``' own fingerprint
+    is no help: it hashes how a dataset was made, not what it holds.)"""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode() + b"\n")
+    return digest.hexdigest()

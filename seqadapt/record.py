@@ -82,7 +82,12 @@ class GuardVerdict:
 
 @dataclass
 class StageRecord:
-    """One stage: what it trained, how long each part took, its evaluations, the guard verdict, task selection."""
+    """One stage: what it trained, how long each part took, its evaluations, the guard verdict, task selection.
+
+    ``settings`` holds the config values that shaped how the stage trained (epochs, optimiser, batch size, its
+    tasks' split sizes, by dotted key): a resume or growth may change them for the stages it trains
+    (:mod:`seqadapt.overrides`). Files written before it lack it (empty).
+    """
 
     stage: int
     task: str
@@ -97,6 +102,7 @@ class StageRecord:
     guard: GuardVerdict
     selection_seconds: float = 0.0
     task_selection: dict[str, Any] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def scores(self) -> dict[str, float]:
         """Every task's score after this stage: evaluated now or carried over by a tensor check."""
@@ -116,6 +122,32 @@ class StageRecord:
                                  for i, e in enumerate(data["evaluations"])]
         values["guard"] = GuardVerdict.from_dict(data["guard"], where, f"{key}.guard")
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One operation on a finished run's tasks (``seqadapt-task``): what it did to which task and version, when,
+    with which settings differing from the run's, and what it measured. ``verified`` names the tasks re-evaluated
+    and found bit-identical to how they were learned; ``selection`` is task-ID-free inference over the tasks
+    served afterwards (selector -> task_id_accuracy, accuracy), ``None`` where the run measures none."""
+
+    operation: Literal["retrain", "retire", "restore"]
+    task: str
+    version: int
+    time: str
+    seqadapt_version: str
+    previous_version: int | None = None
+    config_difference: dict[str, Any] = field(default_factory=dict)  # key -> {"run": value, "now": value}
+    metric: str | None = None
+    score_before: float | None = None
+    score_after: float | None = None
+    verified: list[str] = field(default_factory=list)
+    selection: dict[str, dict[str, float]] | None = None
+    seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "history entry", key: str = "") -> HistoryEntry:
+        return construct(cls, data, where, key)
 
 
 @dataclass
@@ -147,6 +179,7 @@ class RunRecord:
     wall_seconds: float = 0.0
     environment: dict[str, Any] = field(default_factory=dict)  # device, precision, torch threads: output hashes depend on them
     resumed: dict[str, Any] | None = None
+    history: list[HistoryEntry] = field(default_factory=list)  # seqadapt-task operations, oldest first
     run_id: str | None = field(default_factory=lambda: uuid.uuid4().hex)  # None: written before runs had one
     schema_version: int = SCHEMA_VERSION
 
@@ -192,6 +225,7 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["stages"] = [stage.to_dict() for stage in self.stages]
+        data["history"] = [asdict(entry) for entry in self.history]
         if self.resumed is None:
             del data["resumed"]
         return data
@@ -215,6 +249,8 @@ class RunRecord:
         check_type(data, cls, source)
         values = known_fields(cls, data)
         values["stages"] = [StageRecord.from_dict(stage, source, f"stages[{i}]") for i, stage in enumerate(data.get("stages", []))]
+        values["history"] = [HistoryEntry.from_dict(entry, source, f"history[{i}]")
+                             for i, entry in enumerate(data.get("history", []))]
         return cls(**{key: value for key, value in values.items() if key != "schema_version"})
 
     def save(self, directory: Path) -> Path:

@@ -15,6 +15,7 @@ secret into results.json and W&B). What a saved config *names* to instantiate
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,10 @@ def _refuse(path: Path, problem: str) -> SavedConfigError:
         "else, ask them for the run_config.yaml seqadapt wrote (results.json's \"config\" holds the same settings); "
         "or start a new run in another folder"
     )
+
+
+def config_text(config: Mapping[str, Any]) -> str:
+    """The text of ``run_config.yaml`` for a resolved config: what a run writes when it starts, and a resume that
+    grows or changes the run when its restored stages verified. ``resume`` is left out (null): the file says how
+    the run's stages are trained, not how it was last invoked."""
+    return OmegaConf.to_yaml(OmegaConf.create({**config, "resume": None}))

@@ -5,7 +5,9 @@ adapters) and one verified artefact per learned task. Loading checks every
 artefact's seal, its agreement with ``run_config.yaml`` on everything that
 shapes the model, and the backbone actually loaded, so an adapter never runs
 on weights or a model shape it was not trained with. A task whose artefact
-does not verify is not served, and named with why; the others are. What a prediction holds
+does not verify is not served, and named with why; the others are. A task retired with ``seqadapt-task
+retire`` (:mod:`seqadapt.versions`) is neither served nor selected; ``artefacts/<task>/`` always holds a task's
+current version, so that is the one served. What a prediction holds
 is the task kind's (:meth:`seqadapt.kinds.TaskKind.predictions`, see :mod:`seqadapt.answers`).
 """
 
@@ -38,21 +40,24 @@ from seqadapt.lock import RunLock
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import RESULTS_FILE, RecordError, RunRecord
 from seqadapt.selection import DEFAULT_SELECTOR, SelectionConfig
+from seqadapt.versions import Retirement, retired_tasks
 
 
 class LoadedStream:
     """A backbone with the artefacts of a run's learned tasks installed, ready to answer inputs.
 
-    ``refused`` names each task whose artefact did not verify, with why: it is
-    not served, and requests for it are refused with that reason.
+    ``refused`` names each task whose artefact did not verify, with why, and
+    ``retired`` each retired task, with how to serve it again: neither is
+    served, and requests for them are refused with that reason.
     """
 
     def __init__(self, module: SeqAdaptModule, tokenizer: PreTrainedTokenizerBase, settings: dict,
-                 refused: dict[str, str] | None = None) -> None:
+                 refused: dict[str, str] | None = None, retired: dict[str, str] | None = None) -> None:
         self.module = module.eval()
         self.tokenizer = tokenizer
         self.settings = settings
         self.refused = dict(refused or {})
+        self.retired = dict(retired or {})
 
     @property
     def tasks(self) -> list[str]:
@@ -70,8 +75,10 @@ class LoadedStream:
         answerer.canonical(task, request, where)
 
     def require_served(self, task: str, where: str = "") -> None:
-        """Refuse a task that is not served, with why: its artefact was refused, or the run has none."""
+        """Refuse a task that is not served, with why: it is retired, its artefact was refused, or the run has none."""
         prefix = f"{where}: " if where else ""
+        if task in self.retired:
+            raise ArtefactError(f"{prefix}{self.retired[task]}")
         if task in self.refused:
             raise ArtefactError(f"{prefix}task '{task}' is not served: {self.refused[task]}")
         if task not in self.module.specs:
@@ -109,7 +116,8 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     ``run_config.yaml`` on everything that shapes the model
     (:func:`check_run_config`): the config builds the model the artefacts'
     tensors go into, so an edited config would otherwise serve other
-    probabilities without complaint. A task whose artefact does not verify is
+    probabilities without complaint. Retired tasks are left out (asking for
+    one by name is refused, saying how to serve it again). A task whose artefact does not verify is
     not served and is named with why (a warning, and :attr:`LoadedStream.refused`);
     the others are served. Only when none verifies is it an error.
 
@@ -124,7 +132,11 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
         raise ArtefactError(f"{run_dir} is not a seqadapt run directory: it has no {RUN_CONFIG}")
     with RunLock(run_dir, shared=True):
         cfg = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
-        manifests, refused = _verified_manifests(cfg, config_path, tasks)
+        retired = {task: retired_note(run_dir, task, since) for task, since in retired_tasks(run_dir).items()}
+        asked = sorted(set(tasks or ()) & set(retired))
+        if asked:
+            raise ArtefactError("; ".join(retired[task] for task in asked))
+        manifests, refused = _verified_manifests(cfg, config_path, tasks, set(retired))
         backbone, module = _installed(cfg, config_path, manifests, refused)
     for task, reason in refused.items():
         warnings.warn(f"not serving task '{task}': {reason}", stacklevel=2)
@@ -132,17 +144,23 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     note = environment_note(run_dir, module.device.type)
     if note:
         warnings.warn(note, stacklevel=2)
-    return LoadedStream(module, backbone.tokenizer, settings, refused)
+    return LoadedStream(module, backbone.tokenizer, settings, refused, retired)
+
+
+def retired_note(run_dir: Path, task: str, since: Retirement) -> str:
+    """Why a retired task is not served, and how to serve it again."""
+    return (f"task '{task}' of {run_dir} is retired (version {since['version']}, since {since['time']}): it is no "
+            f"longer served or selected. Serve it again with: seqadapt-task restore {run_dir} --task {task}")
 
 
 def _verified_manifests(
-    cfg: dict[str, Any], config_path: Path, tasks: list[str] | None
+    cfg: dict[str, Any], config_path: Path, tasks: list[str] | None, retired: set[str]
 ) -> tuple[dict[Path, Manifest], dict[str, str]]:
-    """The sealed manifests of the artefacts to serve (all, or ``tasks``) that agree with the config and were
-    written by this run, in stage order; and each refused task with why."""
+    """The sealed manifests of the artefacts to serve (all but the ``retired``, or ``tasks``) that agree with the
+    config and were written by this run, in stage order; and each refused task with why."""
     run_dir = config_path.parent
     found: dict[Path, Manifest | str] = {}
-    for directory in artefact_dirs(run_dir):
+    for directory in (d for d in artefact_dirs(run_dir) if d.name not in retired):
         try:
             found[directory] = read_manifest(directory)
         except ArtefactError as err:
@@ -154,6 +172,7 @@ def _verified_manifests(
         raise ArtefactError(
             f"{run_dir} has no artefact for task(s) {missing or 'any'}; it has {available or 'none'} "
             "(only stages that finished and passed the guard leave one)"
+            + (f", and retired {sorted(retired)} (seqadapt-task restore serves one again)" if retired else "")
         )
     recorded = run_record(run_dir)
     manifests, refused = {}, {}

@@ -4,7 +4,10 @@ Per run: the config, Lightning's per-stage train/val curves (through
 ``WandbLogger``), one ``stage/*`` record per stage, and at the end the
 accuracy matrix as a ``wandb.Table``, the plots, and ACC/BWT/forgetting,
 params-per-task and the last stage's task-ID-free inference numbers in the
-summary. Runs of one experiment share a ``group``.
+summary. Runs of one experiment share a ``group``. A resumed or grown run is
+a new W&B run in its run's group (``logger.group`` resolves against the saved
+``run_name``): it logs the restored stages first, so its history and matrix
+show the whole stream, and its summary says how many stages it restored.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class WandbTracker(StreamCallback):
         for task, budget in results.params_per_task.items():
             self.run.summary[f"params_per_task/{task}"] = budget["total_params"]
         self.run.summary["completed_stages"] = results.completed_stages
+        if results.resumed is not None:  # the stages before these were trained by an earlier invocation
+            self.run.summary["stages_restored"] = results.resumed["stages_restored"]
         if results.stages:
             self.run.summary.update(selection_metrics(results.stages[-1], "task_selection"))
 

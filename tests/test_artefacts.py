@@ -13,13 +13,16 @@ from safetensors.torch import save_file
 
 from seqadapt.adapters import AdapterConfig
 from seqadapt.artefacts import (
+    REFERENCE_FILE,
     SEAL_FILE,
     ArtefactError,
     CorruptArtefactError,
+    Reference,
     TaskArtefact,
     check_written_by,
     has_artefact,
     install_task,
+    load_reference,
     load_task_artefact,
     load_tensors,
     read_manifest,
@@ -30,7 +33,7 @@ from seqadapt.artefacts import (
 from seqadapt import __version__
 from seqadapt.backbone import tensor_bytes, weights_hash
 from seqadapt.data import TaskSpec
-from seqadapt.evaluation import evaluate_task
+from seqadapt.evaluation import evaluate_task, rows_sha256, task_outputs
 from seqadapt.record import TaskEvaluation
 from seqadapt.model import SeqAdaptModule
 from seqadapt.selection import SelectionConfig
@@ -39,6 +42,7 @@ from tests.stream.test_run import ORDER, stream
 from tests.test_untrusted_json import NOT_AN_OBJECT
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seqadapt"
+NO_REFERENCE = Reference(torch.zeros(2, 2), "0" * 64, {})  # for artefacts whose outputs no test reads
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +85,38 @@ def test_each_stage_leaves_only_its_own_tensors_and_a_manifest(finished_run):
         assert all(f".{task}." in key or key.startswith(f"heads.{task}.") for key in artefact.tensors)
         for key, value in run.module.tensors.of(task).items():
             assert torch.equal(artefact.tensors[key], value)
-        assert sorted(p.name for p in directory.iterdir()) == ["adapter.safetensors", "manifest.json", "manifest.sha256"]
+        assert sorted(p.name for p in directory.iterdir()) == ["adapter.safetensors", "manifest.json", "manifest.sha256",
+                                                               REFERENCE_FILE]
         manifest_sha256 = hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
         assert (directory / SEAL_FILE).read_text() == f"{manifest_sha256}  manifest.json\n"  # sha256sum -c reads it
     backbone_bytes = sum(len(tensor_bytes(t)) for t in run.module.backbone.state_dict().values())
     assert manifest["weights"]["bytes"] < 0.05 * backbone_bytes
+
+
+def test_each_artefact_stores_the_outputs_its_learned_evaluation_hashed(finished_run):
+    """Reference outputs: what the learned hash covers, the test rows they came from, where they were computed."""
+    run, results = finished_run
+    for task in run.tasks:
+        directory = task_artefact_dir(run.output_dir, task.spec.name)
+        manifest = read_manifest(directory)
+        reference = load_reference(directory, manifest)
+        assert hashlib.sha256(tensor_bytes(reference)).hexdigest() == manifest["learned"]["logits_sha256"]
+        assert torch.equal(reference, task_outputs(run.module, task.spec.name, run.loaders.test(task))[0])
+        assert reference.shape == (len(task.test), task.spec.num_labels) and reference.dtype == torch.float32
+        assert manifest["reference"]["test_rows_sha256"] == rows_sha256(task.test)
+        assert manifest["reference"]["environment"] == results["environment"]
+        assert manifest["reference"]["bytes"] == (directory / REFERENCE_FILE).stat().st_size
+
+
+def test_damaged_reference_outputs_are_refused_and_an_artefact_from_before_has_none(run_copy):
+    directory = task_artefact_dir(run_copy, "animals")
+    manifest = read_manifest(directory)
+    (directory / REFERENCE_FILE).write_bytes((directory / REFERENCE_FILE).read_bytes()[:-1] + b"\x01")
+    with pytest.raises(CorruptArtefactError, match=rf"{REFERENCE_FILE} is corrupt or truncated: its SHA-256 \w+ is not"):
+        load_reference(directory, manifest)
+    del manifest["reference"]
+    reseal(directory, manifest)
+    assert load_reference(directory, read_manifest(directory)) is None
 
 
 def test_artefacts_rebuild_the_task_exactly_in_a_fresh_model(finished_run):
@@ -218,7 +249,8 @@ def test_per_task_layer_norms_travel_with_the_task(tmp_path):
     learned = TaskEvaluation(task="t", metric="accuracy", score=0.5, examples=2, logits_sha256="0" * 64)
     sha = weights_hash(module.backbone)
     directory = save_task_artefact(
-        module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256=sha, settings={}, run_id="0" * 32
+        module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256=sha, settings={}, run_id="0" * 32,
+        reference=NO_REFERENCE,
     )
     artefact = load_task_artefact(directory, backbone_sha256=sha)
     assert any(".norms.t." in key for key in artefact.tensors)
@@ -275,7 +307,7 @@ def test_a_new_artefact_folder_is_made_durable_in_its_parent(tmp_path, monkeypat
     module.add_task(TaskSpec(name="t", labels=("a", "b"), source={}))
     learned = TaskEvaluation(task="t", metric="accuracy", score=0.5, examples=2, logits_sha256="0" * 64)
     save_task_artefact(module, learned, tmp_path, stage=1, backbone_name="tiny", backbone_sha256="x", settings={},
-                       run_id="0" * 32)
+                       run_id="0" * 32, reference=NO_REFERENCE)
     assert tmp_path / "artefacts" in synced and tmp_path in synced
 
 
@@ -331,6 +363,9 @@ def test_weights_named_outside_the_artefact_folder_are_refused(run_copy, tmp_pat
         with pytest.raises(ArtefactError, match=rf"manifest.json: weights.file is '{re.escape(name)}', which is not a "
                                                 r"file name: an artefact's files must lie directly in its folder"):
             load_task_artefact(directory, backbone_sha256=manifest["backbone"]["sha256"])
+    reseal(directory, {**manifest, "reference": {**colors["reference"], "file": f"../colors/{REFERENCE_FILE}"}})
+    with pytest.raises(ArtefactError, match=rf"manifest.json: reference.file is '../colors/{REFERENCE_FILE}', which is not"):
+        read_manifest(directory)
 
 
 def test_a_link_leading_out_of_the_artefact_folder_is_refused(run_copy, tmp_path):

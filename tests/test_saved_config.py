@@ -5,15 +5,16 @@ import pytest
 from omegaconf import OmegaConf
 
 from seqadapt.io import NotARegularFileError
-from seqadapt.saved_config import MAX_BYTES, SavedConfigError, load_saved_config
+from seqadapt.saved_config import MAX_BYTES, SavedConfigError, config_text, load_saved_config
 from tests.cli.test_train import FAST, compose_train
 
 
-def test_a_config_as_seqadapt_writes_it_loads_as_the_same_values(tmp_path):
-    cfg = compose_train([*FAST, "tasks.order=[colors,animals]", "reference_accuracy={colors: 0.9}"])
-    (tmp_path / "run_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # as cli/train.run writes it
+def test_a_config_as_seqadapt_writes_it_loads_as_the_same_values_and_without_its_resume(tmp_path):
+    cfg = compose_train([*FAST, "tasks.order=[colors,animals]", "reference_accuracy={colors: 0.9}", "resume=/a/run"])
+    (tmp_path / "run_config.yaml").write_text(config_text(OmegaConf.to_container(cfg, resolve=True)))  # as runs do
     loaded = load_saved_config(tmp_path / "run_config.yaml")
-    assert OmegaConf.to_container(loaded) == OmegaConf.to_container(cfg, resolve=True)
+    assert OmegaConf.to_container(loaded) == {**OmegaConf.to_container(cfg, resolve=True), "resume": None}
+    assert list(loaded) == list(cfg)  # the keys in the composed order, so a grown run's file equals a one-go run's
 
 
 @pytest.mark.parametrize(

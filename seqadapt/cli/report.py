@@ -1,4 +1,4 @@
-"""``seqadapt-report DIR``: one table over every run under a (multirun) directory, or one run's summary.
+"""``seqadapt-report DIR``: one table over every run under a (multirun) directory, or one run's summary and history.
 
 Runs are grouped by strategy and task order; ACC, BWT and forgetting are given
 as mean ± standard deviation over seeds. Writes ``report.md``, ``report.csv``
@@ -27,6 +27,7 @@ from seqadapt.io import atomic_write, atomic_write_csv  # noqa: E402
 from seqadapt.plots import save_figure  # noqa: E402
 from seqadapt.record import RESULTS_FILE, RunRecord  # noqa: E402
 from seqadapt.summary import format_summary  # noqa: E402
+from seqadapt.task_history import history_lines, version_lines  # noqa: E402
 
 METRICS = ("acc", "bwt", "forgetting")
 STRATEGY_ORDER = ("adapter", "shared_adapter", "finetune", "joint")
@@ -146,8 +147,9 @@ def main(argv: list[str] | None = None) -> None:
                                                 "or one run's directory (prints its summary)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: root)")
     args = parser.parse_args(argv)
-    if (args.root / RESULTS_FILE).is_file():  # one run: its summary, as the run printed it at the end
-        print(format_summary(RunRecord.load(args.root / RESULTS_FILE), args.root))
+    if (args.root / RESULTS_FILE).is_file():  # one run: its summary, as the run printed it at the end, and history
+        record = RunRecord.load(args.root / RESULTS_FILE)
+        print("\n".join([format_summary(record, args.root), "", *history_lines(record), *version_lines(args.root, record)]))
         return
     paths = write_report(args.root, args.out)
     print(paths["markdown"].read_text())

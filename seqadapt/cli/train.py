@@ -8,11 +8,13 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import hydra
 import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -24,19 +26,17 @@ from seqadapt.console import RunLogHandler, configure_console
 from seqadapt.distributed import close_process_group, is_rank_zero
 from seqadapt.io import atomic_write, own_folder
 from seqadapt.lock import RunLock
+from seqadapt.overrides import continued_config
 from seqadapt.record import RESULTS_FILE, RunRecord
-from seqadapt.saved_config import load_saved_config
+from seqadapt.saved_config import config_text, load_saved_config
 
 log = logging.getLogger("seqadapt")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 OmegaConf.register_new_resolver("join", lambda items: "-".join(items), replace=True)
-
-
-INVOCATION_KEYS = ("callbacks", "logger", "verbose")  # how this invocation runs and reports, not what was trained
 HYDRA_DIR = ".hydra"
 
 
-def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
+def resume_target(cfg: DictConfig, output_dir: Path, overrides: Sequence[str] = ()) -> tuple[DictConfig, Path]:
     """The config to run and the directory to run in, after ``resume``.
 
     ``resume=<run dir>`` continues that run with its own saved config.
@@ -44,10 +44,14 @@ def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
     ``hydra.run.dir``, or each multirun job's own folder). The saved
     ``run_config.yaml`` is read as plain data (:func:`load_saved_config`: no
     interpolation is resolved) and gives the settings the stages were trained
-    with; the :data:`INVOCATION_KEYS` come from this command line and the
-    package's config instead. So resume builds callbacks only from the current
-    command line: a received folder cannot name code for resume to run, and
-    your own callbacks must be given again to run on a resume.
+    with. What this command line gives (``overrides``, Hydra's
+    ``hydra.overrides.task``, and every key composed to another value than
+    ``conf/``'s) is compared with it key by key (:func:`continued_config`):
+    settings that shape the learned stages are refused when they differ, those
+    that shape only how stages train are applied, and a ``tasks.order`` that
+    appends tasks grows the run. ``callbacks``, ``logger`` and ``verbose``
+    always come from this command line, so resume builds callbacks only from
+    it: a received folder cannot name code for resume to run.
 
     Where the folder has no ``run_config.yaml`` and nothing a stage saves (no
     results.json, no artefacts: the run was killed before its config was
@@ -62,7 +66,7 @@ def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
     saved = target / RUN_CONFIG
     if saved.is_file() or saved.is_symlink():
         log.info("resuming %s with its saved config %s", target, saved)
-        return resumed_config(load_saved_config(saved), cfg, target), target
+        return continued_config(load_saved_config(saved), cfg, package_defaults(), overrides, target), target
     if cfg.resume is not True and not target.is_dir():
         raise FileNotFoundError(f"cannot resume {target}: it has no {RUN_CONFIG}, there is no such folder "
                                 "(resume= takes the directory of a run, e.g. runs/<date>/<time>)")
@@ -78,16 +82,12 @@ def resume_target(cfg: DictConfig, output_dir: Path) -> tuple[DictConfig, Path]:
     return OmegaConf.merge(cfg, {"resume": None}), target
 
 
-def resumed_config(saved: DictConfig, cfg: DictConfig, target: Path) -> DictConfig:
-    """The saved settings, with this invocation's :data:`INVOCATION_KEYS` in place of the saved ones."""
-    dropped = sorted(set(saved.get("callbacks") or {}) - set(cfg.get("callbacks") or {}))
-    if dropped:
-        log.warning("resume: the callbacks %r of the saved config are not rebuilt (resume builds callbacks only from "
-                    "the command line); give them again (+callbacks.<name>._target_=...) to run them", dropped)
-    for key in INVOCATION_KEYS:
-        saved[key] = cfg.get(key)
-    saved.resume = str(target)
-    return saved
+def package_defaults() -> DictConfig:
+    """``conf/train.yaml`` composed without overrides: what a key is where the command line does not set it."""
+    if GlobalHydra.instance().is_initialized():  # inside seqadapt's own @hydra.main
+        return compose(config_name="train")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="train")
 
 
 def saved_stages(run_dir: Path) -> list[str]:
@@ -109,25 +109,28 @@ def refuse_overwrite(run_dir: Path) -> None:
         )
 
 
-def run(cfg: DictConfig, output_dir: Path, hydra_files: dict[str, str] | None = None) -> RunRecord:
+def run(
+    cfg: DictConfig, output_dir: Path, hydra_files: dict[str, str] | None = None, overrides: Sequence[str] = ()
+) -> RunRecord:
     """Build everything the config names and run the stream; returns its record (what ``results.json`` holds).
 
     All task data is read and checked before the first stage. With ``resume``
-    (see :func:`resume_target`) the stream continues after the last finished
-    stage of an earlier run, and this invocation's own output folder only logs.
+    (see :func:`resume_target`; ``overrides`` are the command line's) the stream
+    continues after the last finished stage of an earlier run, or grows it by
+    the tasks its ``tasks.order`` appends, and this invocation's own output folder only logs.
     Nothing is written into either folder before both are locked and checked
     (:func:`refuse_overwrite`), not even Hydra's ``.hydra/`` files
     (``hydra_files``, see :func:`hydra_record`), so a refused writer changes nothing.
     """
     log_dir = output_dir
-    cfg, output_dir = resume_target(cfg, output_dir)
+    cfg, output_dir = resume_target(cfg, output_dir, overrides)
     check_config(cfg)
     writer = is_rank_zero()  # under DDP every process runs this; one holds the folder and writes files
     holding = _writing(cfg, output_dir, log_dir, hydra_files) if writer else contextlib.nullcontext()
     with holding, _log_also_to(output_dir, log_dir):
         stream = build_stream(cfg, output_dir)
         if writer and not cfg.resume:
-            atomic_write(output_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+            atomic_write(output_dir / RUN_CONFIG, config_text(OmegaConf.to_container(cfg, resolve=True)))
         record = stream.run()
     close_process_group()  # DDP: every rank finished the stream
     return record
@@ -193,7 +196,7 @@ def main(cfg: DictConfig) -> None:
     configure_console(verbose=bool(cfg.verbose))
     hydra_cfg = HydraConfig.get()
     check_launch(cfg, hydra_cfg.mode)
-    run(cfg, Path(hydra_cfg.runtime.output_dir), hydra_record(cfg))
+    run(cfg, Path(hydra_cfg.runtime.output_dir), hydra_record(cfg), list(hydra_cfg.overrides.task))
 
 
 def unknown_override_keys(overrides: list[str]) -> list[str]:

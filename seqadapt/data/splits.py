@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from datasets import Dataset
@@ -27,6 +29,21 @@ class SplitSizes:
     test: int | None = 400
     seed: int = 0
     drop_leaked: bool = False
+
+
+SIZE_KEYS = ("train_size", "val_size", "test_size")  # the ``data`` settings a task's splits are sized by
+
+
+def task_split_sizes(data: Mapping[str, Any], task: str) -> SplitSizes:
+    """``task``'s split sizes under the ``data`` settings: its own entry in ``data.task_sizes`` where it has one,
+    else ``data.train_size``, ``val_size`` and ``test_size``. A grown run keeps each earlier task's sizes there
+    while new tasks take other ones (see :mod:`seqadapt.overrides`)."""
+    own = (data.get("task_sizes") or {}).get(task) or {}
+    train, val, test = (own[key] if key in own else data[key] for key in SIZE_KEYS)
+    return SplitSizes(
+        train=train, val=val, test=test, seed=data["split_seed"],
+        drop_leaked=bool(data.get("drop_leaked", False)),  # older run_config.yaml files have no such key
+    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,15 @@ the run still ends as an uninterrupted one would. What results.json says about
 the restored stages (their accuracy-matrix rows, evaluations, carried scores
 and guard verdicts) is checked against the artefacts' learned evaluations and
 rebuilt from them wherever it differs or is missing; only what no artefact
-holds (timings, task selection) is carried from the file as it is.
+holds (timings, task selection, each stage's settings) is carried from the file as it is.
+
+A stream whose order extends the folder's (``tasks.order`` = the saved order
+plus new tasks) grows the run: the finished stages are restored and verified
+the same way, then the new tasks train as the next stages, so the grown run
+equals one that declared the whole order up front. Growing never repairs: a
+damaged artefact is refused with the way out (resume the run as it is first).
+Once the restored stages verify, ``run_config.yaml`` is rewritten to the
+config the stream continues with (before results.json, so the two agree).
 """
 
 from __future__ import annotations
@@ -20,8 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from omegaconf import OmegaConf
 
 from seqadapt.artefacts import (
+    RUN_CONFIG,
     ArtefactError,
     CorruptArtefactError,
     TaskArtefact,
@@ -34,7 +44,10 @@ from seqadapt.artefacts import (
 )
 from seqadapt.distributed import is_rank_zero
 from seqadapt.environment import current_environment, environment_differences
+from seqadapt.io import atomic_write
+from seqadapt.overrides import run_settings, same
 from seqadapt.record import RESULTS_FILE, GuardVerdict, RecordError, RunRecord, StageRecord, TaskEvaluation
+from seqadapt.saved_config import config_text, load_saved_config
 from seqadapt.stream.callbacks import StreamCallback
 
 if TYPE_CHECKING:
@@ -60,19 +73,27 @@ class Resume(StreamCallback):
                 "per-task artefacts to resume from; start it again, or use strategy=adapter"
             )
         previous, unreadable = previous_record(run.output_dir)
-        if previous is not None and previous.tasks != run.record.tasks:
+        if previous is not None and run.record.tasks[: len(previous.tasks)] != previous.tasks:
             raise ArtefactError(
-                f"{run.output_dir} holds a run of tasks {previous.tasks}, not {run.record.tasks}; "
-                "resume with the config that run was started with"
+                f"{run.output_dir} holds a run of tasks {previous.tasks}, and this stream's tasks "
+                f"{run.record.tasks} do not begin with them; resume with the config that run was started with, or "
+                "grow it by appending tasks to its order"
             )
-        artefacts = verified_artefacts(run, previous.run_id if previous is not None else None)
+        added = added_tasks(run, previous)
+        artefacts = verified_artefacts(run, previous.run_id if previous is not None else None, repair=not added)
         run.record.run_id = run_id_of(previous, artefacts) or run.record.run_id  # kept across resumes
+        run.record.history = previous.history if previous is not None else []  # seqadapt-task's operations
+        if artefacts:
+            self._restore(run, previous, artefacts)
+            run.record.resumed["tasks_added"] = added
+        else:
+            log.info("resume: no finished stage in %s, starting from stage 1", run.output_dir)
         if unreadable is not None:  # only now: a refused resume leaves the folder as it was
             keep_aside(run.output_dir / RESULTS_FILE, unreadable)
-        if not artefacts:
-            log.info("resume: no finished stage in %s, starting from stage 1", run.output_dir)
-            return
-        self._restore(run, previous, artefacts)
+        if is_rank_zero():  # the config first: a results.json of the grown stream needs the grown config beside it
+            keep_config_in_step(run)
+            if artefacts:
+                run.record.save(run.output_dir)
 
     def _restore(self, run: StreamRun, previous: RunRecord | None, artefacts: list[TaskArtefact]) -> None:
         restored = len(artefacts)
@@ -95,8 +116,31 @@ class Resume(StreamCallback):
             "resume: restored %d finished stage(s) from %s; guard re-verified %s", restored,
             run.output_dir / "artefacts", ", ".join(verdict.checked),
         )
-        if is_rank_zero():
-            record.save(run.output_dir)
+
+
+def added_tasks(run: StreamRun, previous: RunRecord | None) -> list[str]:
+    """The tasks this resume adds to the run (a growth): those after the order the folder declares (its
+    run_config.yaml's, else its results.json's), which this stream's order extends."""
+    config = Path(run.output_dir) / RUN_CONFIG
+    if config.is_file() or config.is_symlink():
+        declared = list(OmegaConf.select(load_saved_config(config), "tasks.order", default=None) or [])
+    else:
+        declared = previous.tasks if previous is not None else run.record.tasks
+    return run.record.tasks[len(declared):] if run.record.tasks[: len(declared)] == declared else []
+
+
+def keep_config_in_step(run: StreamRun) -> None:
+    """Rewrite the folder's run_config.yaml (atomically) where this resume runs the stream with other settings
+    than it records (a growth, a changed number of epochs; see :mod:`seqadapt.overrides`), so a later plain resume
+    continues the same stream. Called once the restored stages verified: a refused resume changes nothing."""
+    path = Path(run.output_dir) / RUN_CONFIG
+    if not run.record.config or not path.is_file():
+        return
+    saved = OmegaConf.to_container(load_saved_config(path))
+    if same(run_settings(saved), run_settings(run.record.config)):
+        return
+    atomic_write(path, config_text(run.record.config))
+    log.info("resume: %s now records the settings this run continues with (tasks.order %s)", path, run.record.tasks)
 
 
 def _not_reproduced(violations: list[str], recorded: dict[str, Any], device: str) -> str:
@@ -141,11 +185,11 @@ def run_id_of(previous: RunRecord | None, artefacts: list[TaskArtefact]) -> str 
     return next((a.manifest["written_by_run"] for a in artefacts if "written_by_run" in a.manifest), None)
 
 
-def verified_artefacts(run: StreamRun, run_id: str | None) -> list[TaskArtefact]:
+def verified_artefacts(run: StreamRun, run_id: str | None, repair: bool = True) -> list[TaskArtefact]:
     """The artefacts of the leading finished stages, each verified; the first damaged one ends the list and is
-    moved aside (on rank 0) so its stage trains again. Artefacts that fit another model or stream, or that
-    another run wrote (``run_id``: results.json's, else the first artefact's), are refused before anything
-    is moved."""
+    moved aside (on rank 0) so its stage trains again, or, without ``repair`` (a growth), is refused with that way
+    out. Artefacts that fit another model or stream, or that another run wrote (``run_id``: results.json's, else
+    the first artefact's), are refused before anything is moved."""
     artefacts: list[TaskArtefact] = []
     owner = run.output_dir / RESULTS_FILE
     for index, task in enumerate(run.tasks):
@@ -159,6 +203,13 @@ def verified_artefacts(run: StreamRun, run_id: str | None) -> list[TaskArtefact]
                 break  # rank 0 moved it aside while this rank read it
             if not isinstance(err, CorruptArtefactError):
                 raise
+            if not repair:
+                raise ArtefactError(
+                    f"cannot grow the run in {run.output_dir}: the artefact of its stage {index + 1} ({name}) does "
+                    f"not verify: {err.problem} Resume the run first with its own tasks (seqadapt "
+                    f"resume={run.output_dir}, no new tasks): it sets {name} aside and trains that stage again; then "
+                    "grow it."
+                ) from err
             if not is_rank_zero():
                 break
             kept = set_aside(directory)
@@ -196,7 +247,7 @@ def carried_stages(
             rebuilt += differences(old.to_dict(), stage.to_dict(), f"stages[{index}]")
         row = run.record.row_of(stage)
         old_row = previous.score_matrix[index] if previous is not None and index < len(previous.score_matrix) else None
-        rebuilt += differences(old_row, row, f"score_matrix[{index}]")
+        rebuilt += differences(widened(old_row, previous, len(row)), row, f"score_matrix[{index}]")
         stages.append(stage)
         matrix.append(row)
     if rebuilt:
@@ -208,6 +259,14 @@ def carried_stages(
             run.output_dir / RESULTS_FILE, run.output_dir / "artefacts", "; ".join(shown), more,
         )
     return stages, matrix, [path for path, _ in rebuilt]
+
+
+def widened(row: Any, previous: RunRecord | None, width: int) -> Any:
+    """A row of results.json's matrix as this stream's matrix holds it: a grown run's rows are ``None`` for the
+    tasks added after it."""
+    if previous is not None and isinstance(row, list) and len(row) == len(previous.tasks):
+        return row + [None] * (width - len(row))
+    return row
 
 
 def expected_stage(run: StreamRun, index: int, learned: list[TaskEvaluation], old: StageRecord | None) -> StageRecord:

@@ -55,8 +55,10 @@ class StreamRun:
         full_check_every: int | None = 1,
         selectors: Sequence[str] = ("entropy", "prototype"),
         callbacks: Sequence[StreamCallback] = (),
+        stage_settings: Callable[[list[str]], dict[str, Any]] = lambda names: {},
     ) -> None:
         self.module, self.tasks, self.make_trainer, self.seed = module, tasks, make_trainer, seed
+        self.stage_settings = stage_settings  # what each stage records of the settings it trained with
         self.output_dir = Path(output_dir)
         self.loaders = StreamLoaders(tokenizer, loaders)
         self.verifier = StageVerifier(module, self.loaders, guard_mode, full_check_every)
@@ -128,6 +130,7 @@ class StreamRun:
             test_examples=sum(len(t.test) for t in stage.tasks), train_seconds=fitted.seconds,
             train_processes=fitted.processes, eval_seconds=check.eval_seconds, guard_seconds=check.guard_seconds,
             evaluations=check.evaluations, carried=check.carried, guard=check.verdict,
+            settings=self.stage_settings([t.spec.name for t in stage.tasks]),
         )
         self._call("on_stage_measured", stage, record)
         self.record.add_stage(record, self.reference)

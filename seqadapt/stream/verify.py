@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import torch
+
 from seqadapt.adapters import shared_tensor_reader
 from seqadapt.backbone import weights_hash
 from seqadapt.data.splits import TaskSplits
-from seqadapt.evaluation import evaluate_task
+from seqadapt.evaluation import evaluate_task, scored, task_outputs
 from seqadapt.guard import ForgettingGuard, GuardMode
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import CheckKind, GuardVerdict, TaskEvaluation
@@ -36,6 +38,8 @@ class StageVerifier:
     earlier tasks after every k-th stage and the last; the stages between run
     the guard's tensor check and carry the earlier tasks' learned scores.
     ``None`` leaves the full check to the last stage; ``1`` runs it every stage.
+    :attr:`learned_outputs` holds the exact test outputs of the last verified stage's own tasks, which their
+    artefacts store as reference outputs.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class StageVerifier:
                 )
         self.module = module
         self.loaders = loaders
+        self.learned_outputs: dict[str, torch.Tensor] = {}
         self.full_check_every = full_check_every
         self.tensor_checks = full_check_every != 1  # they need each task's tensors as learned
         self.backbone_tensors = shared_tensor_reader(module.backbone) if self.tensor_checks else None
@@ -62,10 +67,19 @@ class StageVerifier:
     def evaluate(self, tasks: list[TaskSplits]) -> list[TaskEvaluation]:
         return [evaluate_task(self.module, t.spec.name, self.loaders.test(t), t.test) for t in tasks]
 
+    def evaluate_learned(self, tasks: list[TaskSplits]) -> list[TaskEvaluation]:
+        """:meth:`evaluate` for a stage's own tasks, keeping their outputs in :attr:`learned_outputs`."""
+        self.learned_outputs, evaluations = {}, []
+        for task in tasks:
+            outputs, targets = task_outputs(self.module, task.spec.name, self.loaders.test(task))
+            self.learned_outputs[task.spec.name] = outputs
+            evaluations.append(scored(self.module, task.spec.name, outputs, targets, task.test))
+        return evaluations
+
     def verify(self, stage: Stage) -> Verification:
         """Evaluate ``stage``'s tasks, check the earlier ones, then make this stage's tasks references."""
         started = time.perf_counter()
-        learned = self.evaluate(stage.tasks)
+        learned = self.evaluate_learned(stage.tasks)
         eval_seconds, started = time.perf_counter() - started, time.perf_counter()
         if self.check_kind(stage) == "full":
             evaluations = self.evaluate(stage.earlier) + learned

@@ -6,8 +6,9 @@ import logging
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from seqadapt.artefacts import save_task_artefact
+from seqadapt.artefacts import Reference, save_task_artefact
 from seqadapt.distributed import is_rank_zero
+from seqadapt.evaluation import rows_sha256
 from seqadapt.plots import write_run_plots
 from seqadapt.record import StageRecord
 from seqadapt.stream.callbacks import StreamCallback
@@ -53,17 +54,22 @@ class RunSummary(StreamCallback):
 
 
 class ArtefactSaver(StreamCallback):
-    """Each learned task's artefact, only for stages whose guard passed: an artefact is always a verified stage."""
+    """Each learned task's artefact, only for stages whose guard passed: an artefact is always a verified stage.
+    It stores the task's test outputs as they were just evaluated (the stage verifier keeps them), the test rows'
+    fingerprint and the environment, for ``seqadapt-verify`` in another environment (:mod:`seqadapt.preservation`)."""
 
     def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
         if not record.guard.passed:
             return
+        splits = {t.spec.name: t for t in stage.tasks}
         for evaluation in record.evaluations:
-            if evaluation.task in {t.spec.name for t in stage.tasks}:
+            if evaluation.task in splits:
+                reference = Reference(run.verifier.learned_outputs[evaluation.task],
+                                      rows_sha256(splits[evaluation.task].test), run.record.environment)
                 save_task_artefact(
                     run.module, evaluation, run.output_dir, stage=stage.number, backbone_name=run.record.backbone,
                     backbone_sha256=run.record.backbone_sha256, settings=asdict(run.loaders.config),
-                    run_id=run.record.run_id,
+                    run_id=run.record.run_id, reference=reference,
                 )
 
 

@@ -19,6 +19,7 @@ from seqadapt.cli.predict import main
 from seqadapt.lock import RunLock
 from seqadapt.selection import selectors_for
 from seqadapt.serving import environment_note, load_stream
+from seqadapt.versions import write_retired
 from seqadapt.cli.train import run
 from tests.conftest import TOY_TASKS, write_toy_task
 from tests.cli.test_train import FAST, compose_train
@@ -361,3 +362,31 @@ def test_predict_refuses_a_folder_a_run_is_writing_and_serves_it_once_done(run_c
     assert "Read it when that run has finished (or stop it)" in err
     code, answers, _ = run_main([run_copy, "--task", "colors", "a red apple"], capsys)
     assert code == 0 and answers[0]["task"] == "colors"
+
+
+RETIRED = {"version": 1, "time": "2026-01-01T00:00:00+00:00"}
+
+
+def test_a_retired_task_is_neither_served_nor_selected_and_asking_for_it_says_how_to_serve_it(
+        run_dir, run_copy, capsys, monkeypatch):
+    write_retired(run_copy, {"animals": RETIRED})
+    stream = load_stream(run_copy)
+    assert stream.tasks == ["colors"] and not stream.refused
+    retired = f"task 'animals' of {run_copy} is retired (version 1, since {RETIRED['time']}): it is no longer served"
+    restore = f"Serve it again with: seqadapt-task restore {run_copy} --task animals"
+    err = refused([run_copy, "--task", "animals", "a small puppy"], capsys)
+    assert retired in err and restore in err
+    requests = [{"task": "colors", "text": "a red apple"}, {"task": "animals", "text": "a small puppy"}]
+    stdin(monkeypatch, b"".join(json.dumps(request).encode() + b"\n" for request in requests))
+    code, answers, _ = run_main([run_copy], capsys)
+    served = load_stream(run_dir[0]).predict(["a red apple"], "colors")[0]  # the run before the retirement
+    assert code == 2 and answers[0]["probabilities"] == served.answer["probabilities"]
+    assert answers[1]["line"] == 2 and retired in answers[1]["error"] and restore in answers[1]["error"]
+    code, answers, _ = run_main([run_copy, "--select", "mahalanobis", "a small puppy", "the kitten in a house"], capsys)
+    assert code == 0 and [answer["task"] for answer in answers] == ["colors", "colors"]
+
+
+def test_a_damaged_retirement_file_stops_serving_naming_it(run_copy, capsys):
+    (Path(run_copy) / "retired.json").write_text('{"tasks": ["animals"]}')
+    err = refused([run_copy, "--task", "colors", "a red apple"], capsys)
+    assert f"{run_copy}/retired.json: tasks is a JSON array" in err and "delete it" in err

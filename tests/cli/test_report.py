@@ -7,6 +7,7 @@ import statistics
 import pytest
 
 from seqadapt.cli.report import aggregate, collect, main, write_report
+from seqadapt.record import GuardVerdict, HistoryEntry, RunRecord, StageRecord, TaskEvaluation
 
 
 def fabricate(root, name, strategy, seed, acc, bwt, forgetting, tasks=("a", "b"), completed=2):
@@ -57,20 +58,41 @@ def test_empty_directory_is_an_error(tmp_path):
         write_report(tmp_path)
 
 
-def test_one_run_directory_prints_the_run_summary(tmp_path, capsys):
-    from seqadapt.record import GuardVerdict, RunRecord, StageRecord, TaskEvaluation
-
+def one_stage_record() -> RunRecord:
     record = RunRecord(tasks=["a"], plan=[["a"]], strategy="adapter", backbone="tiny")
     record.add_stage(StageRecord(
         stage=1, task="a", train_examples=4, test_examples=2, train_seconds=1.0, train_processes=1,
         eval_seconds=0.1, guard_seconds=0.1, evaluations=[TaskEvaluation("a", "accuracy", 0.5, 2, "0" * 64)], carried={},
         guard=GuardVerdict(stage=1, trained_task="a", checked=[]),
     ))
-    record.save(tmp_path)
+    return record
+
+
+def test_one_run_directory_prints_the_run_summary(tmp_path, capsys):
+    one_stage_record().save(tmp_path)
     main([str(tmp_path)])
     out = capsys.readouterr().out
     assert "seqadapt: adapter on tiny, seed 0, 1/1 stages" in out and "1. a" in out and "ACC 0.5000  BWT 0.0000" in out
     assert f"results   {tmp_path / 'results.json'}" in out and not (tmp_path / "report.md").exists()
+    assert "history: no task retrained, retired or restored (seqadapt-task)" in out
+
+
+def test_one_run_directory_shows_what_was_done_to_its_tasks(tmp_path, capsys):
+    record = one_stage_record()
+    record.history = [
+        HistoryEntry("retrain", "a", 2, "2026-01-01T00:00:00+00:00", "0.1.0", previous_version=1, metric="accuracy",
+                     config_difference={"trainer.max_epochs": {"run": 2, "now": 4}}, score_before=0.5, score_after=0.75,
+                     verified=["b"], selection={"mahalanobis": {"task_id_accuracy": 0.9, "accuracy": 0.7}}, seconds=3.21),
+        HistoryEntry("retire", "a", 2, "2026-01-02T00:00:00+00:00", "0.2.0", verified=["b"]),
+    ]
+    record.save(tmp_path)
+    main([str(tmp_path)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[out.index("history (seqadapt-task; oldest first):") + 1:][:2] == [
+        "  2026-01-01T00:00:00+00:00  retrain  a  v1 -> v2  accuracy 0.5000 -> 0.7500; trainer.max_epochs 2 -> 4; "
+        "verified unchanged: b; without task IDs mahalanobis 0.9000/0.7000; seqadapt 0.1.0, 3.2 s",
+        "  2026-01-02T00:00:00+00:00  retire   a  v2  verified unchanged: b; seqadapt 0.2.0, 0.0 s",
+    ]
 
 
 def test_a_report_that_cannot_be_written_leaves_the_old_one_whole(runs, tmp_path, monkeypatch):

@@ -9,9 +9,11 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
 from tests.wandb_reader import read_offline_run
 from seqadapt.cli.train import CONFIG_DIR, run, unknown_override_keys
+from seqadapt.saved_config import config_text
 
 FAST = [
     "backbone=tiny_random",
@@ -190,3 +192,16 @@ def test_finetune_top_k_runs_from_the_command_line_and_checks_its_k(toy_task_dir
     assert results["completed_stages"] == 2 and results["strategy"] == "finetune_top_k"
     with pytest.raises(ConfigError, match=r"strategy.top_k=0: expected a whole number >= 1"):
         check_config(compose_train(["strategy=finetune_top_k", "strategy.top_k=0"]))
+
+
+def test_a_resume_compares_the_overrides_hydra_hands_over_also_those_equal_to_a_default(tmp_path):
+    """``seed=0`` is the default, so only Hydra's override list tells that it was typed: refused, naming both."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    saved = OmegaConf.to_container(compose_train([*FAST, "seed=1"]), resolve=True)
+    (folder / "run_config.yaml").write_text(config_text(saved))
+    command = [sys.executable, "-m", "seqadapt.cli.train", f"resume={folder}", "seed=0",
+               f"hydra.run.dir={tmp_path / 'log'}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "seed: the run has 1, this command line gives 0" in done.stderr, done.stderr[-2000:]
+    assert sorted(path.name for path in folder.iterdir()) == ["run_config.yaml"]
