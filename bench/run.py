@@ -36,7 +36,7 @@ from bench.selection_cost import markdown as selection_markdown
 from seqadapt import __version__
 from seqadapt.adapters import AdapterConfig
 from seqadapt.adapters.injector import shared_state
-from seqadapt.artefacts import save_task_artefact
+from seqadapt.artefacts import Reference, save_task_artefact
 from seqadapt.backbone import load_backbone, tensor_bytes, weights_hash
 from seqadapt.data import SplitSizes, TaskSpec, build_splits, load_task_spec, read_source
 from seqadapt.data.splits import TaskSplits
@@ -256,7 +256,8 @@ def bench_artefact(workdir: Path, bottlenecks: tuple[int, ...] = (BOTTLENECK, 48
         learned = TaskEvaluation(task=TASK, metric="accuracy", score=0.0, examples=0, logits_sha256="")
         directory = save_task_artefact(module, learned, workdir / f"m{m}", stage=1, backbone_name="minilm",
                                        backbone_sha256=weights_hash(module.backbone), settings={},
-                                       run_id=uuid.uuid4().hex)
+                                       run_id=uuid.uuid4().hex,
+                                       reference=Reference(torch.zeros(0), test_rows_sha256="", environment={}))
         sizes[m] = (directory / "adapter.safetensors").stat().st_size
     backbone = sum(len(tensor_bytes(t)) for t in shared_state(module.backbone).values())
     return {"artefact_bytes": sizes[BOTTLENECK], "backbone_bytes": backbone, "ratio": sizes[BOTTLENECK] / backbone,

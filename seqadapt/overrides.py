@@ -49,8 +49,8 @@ log = logging.getLogger("seqadapt")
 Kind = Literal["model", "stage", "report", "invocation"]
 ORDER = "tasks.order"
 TASK_SIZES = "data.task_sizes"
-RETRAIN = ("to train a task of the run again (new data, more epochs), retrain it in place with seqadapt's retrain "
-           "command (README: \"Grow a trained run\")")
+RETRAIN = ("to train a task of the run again (new data, more epochs), retrain it in place with "
+           "`seqadapt-task retrain RUN_DIR --task NAME` (README: \"Retrain, retire and roll back a task\")")
 NEW_FOLDER = "start a new run in another folder (hydra.run.dir=...)"
 
 RULES: dict[str, Kind] = {

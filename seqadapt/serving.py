@@ -39,6 +39,7 @@ from seqadapt.environment import current_environment, environment_differences
 from seqadapt.lock import RunLock
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import RESULTS_FILE, RecordError, RunRecord
+from seqadapt.saved_config import load_saved_config
 from seqadapt.selection import DEFAULT_SELECTOR, SelectionConfig
 from seqadapt.versions import Retirement, retired_tasks
 
@@ -131,7 +132,7 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     if not config_path.is_file():
         raise ArtefactError(f"{run_dir} is not a seqadapt run directory: it has no {RUN_CONFIG}")
     with RunLock(run_dir, shared=True):
-        cfg = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
+        cfg = OmegaConf.to_container(load_saved_config(config_path))  # plain data: nothing resolved
         retired = {task: retired_note(run_dir, task, since) for task, since in retired_tasks(run_dir).items()}
         asked = sorted(set(tasks or ()) & set(retired))
         if asked:

@@ -66,13 +66,18 @@ def write_toy_task(task_dir: Path, name: str, n: int = 160, seed: int = 0) -> No
     (task_dir / f"{name}.yaml").write_text(yaml.safe_dump(definition), encoding="utf-8")
 
 
-@pytest.fixture
-def toy_task_dir(tmp_path: Path) -> Path:
-    task_dir = tmp_path / "tasks"
+def make_toy_task_dir(root: Path) -> Path:
+    """``root/tasks`` holding every toy task's data and definition."""
+    task_dir = root / "tasks"
     task_dir.mkdir()
     for name in TOY_TASKS:
         write_toy_task(task_dir, name)
     return task_dir
+
+
+@pytest.fixture
+def toy_task_dir(tmp_path: Path) -> Path:
+    return make_toy_task_dir(tmp_path)
 
 
 @pytest.fixture(scope="session")

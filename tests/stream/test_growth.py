@@ -17,7 +17,7 @@ from seqadapt.record import RunRecord
 from seqadapt.serving import load_stream
 from tests.cli.test_train import FAST, compose_train
 from tests.cli.test_train_kill import RUN_KEY, files_under
-from tests.conftest import TOY_TASKS, write_toy_task
+from tests.conftest import TOY_TASKS, make_toy_task_dir
 from tests.wandb_reader import read_offline_run
 
 ORDER = list(TOY_TASKS)  # colors, animals, weather
@@ -26,11 +26,7 @@ BASE = ORDER[:2]
 
 @pytest.fixture(scope="module")
 def task_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("growth") / "tasks"
-    folder.mkdir()
-    for name in TOY_TASKS:
-        write_toy_task(folder, name)
-    return folder
+    return make_toy_task_dir(tmp_path_factory.mktemp("growth"))
 
 
 def launch(task_dir: Path, out: Path, order: list[str], *extra: str):

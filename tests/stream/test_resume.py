@@ -12,17 +12,13 @@ from seqadapt.artefacts import SEAL_FILE, ArtefactError, has_artefact, seal_line
 from seqadapt.cli.train import resume_target, run
 from seqadapt.model import SeqAdaptModule
 from tests.cli.test_train import FAST, compose_train
-from tests.conftest import TOY_TASKS, write_toy_task
+from tests.conftest import make_toy_task_dir
 from tests.stream.test_run import ORDER, crashing_at, probes, stream
 
 
 @pytest.fixture(scope="module")
 def task_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("resume") / "tasks"
-    folder.mkdir()
-    for name in TOY_TASKS:
-        write_toy_task(folder, name)
-    return folder
+    return make_toy_task_dir(tmp_path_factory.mktemp("resume"))
 
 
 @pytest.fixture(scope="module")
