@@ -9,10 +9,11 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from seqadapt.adapters import adapter_config
+from seqadapt.adapters import adapter_config, method_of
 from seqadapt.backbone import Backbone, BackboneConfig, load_backbone
 from seqadapt.config_check import RULES, ConfigError, check_max_length
 from seqadapt.console import StageProgress
+from seqadapt.continual import make_plugin
 from seqadapt.data import build_splits, load_task_stream, read_source
 from seqadapt.data.splits import SIZE_KEYS, TaskSplits, task_split_sizes
 from seqadapt.data.tasks import DEFAULT_TASK_DIR
@@ -58,8 +59,10 @@ def check_task_sizes(data: dict[str, Any], order: list[str]) -> None:
 
 def build_module(cfg: DictConfig, backbone: Backbone) -> SeqAdaptModule:
     strategy = get_strategy(cfg.strategy.name, cfg.strategy.get("top_k"))
+    adapter = adapter_config(container(cfg.adapter))
     return SeqAdaptModule(
-        backbone.model, adapter_config(container(cfg.adapter)), strategy=strategy,
+        backbone.model, adapter, strategy=strategy,
+        continual=make_plugin(strategy.continual, container(cfg.strategy), method_of(adapter)),
         pooling=cfg.pooling, head_dropout=cfg.head_dropout, optim=OptimConfig(**cfg.optim),
         selection=SelectionConfig.from_mapping(container(cfg.selection)), tokenizer=backbone.tokenizer,
     )

@@ -60,9 +60,10 @@ class OpenedRun:
             raise TaskOperationError(f"{run_dir} is not a seqadapt run directory: it has no {RUN_CONFIG}")
         cfg = load_saved_config(run_dir / RUN_CONFIG)
         record = RunRecord.load(run_dir / RESULTS_FILE)
-        if not get_strategy(cfg.strategy.name, cfg.strategy.get("top_k")).isolates_tasks:
+        strategy = get_strategy(cfg.strategy.name, cfg.strategy.get("top_k"))
+        if not strategy.isolates_tasks:
             raise TaskOperationError(
-                f"{run_dir} is a strategy={cfg.strategy.name} run: it changes shared weights every stage and keeps no "
+                f"{run_dir} is a strategy={cfg.strategy.name} run: it {strategy.sharing} and keeps no "
                 "per-task artefacts, so no task of it can be retrained, retired or restored alone")
         if not record.finished:
             raise TaskOperationError(

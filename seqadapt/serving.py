@@ -41,6 +41,7 @@ from seqadapt.model import SeqAdaptModule
 from seqadapt.record import RESULTS_FILE, RecordError, RunRecord
 from seqadapt.saved_config import load_saved_config
 from seqadapt.selection import DEFAULT_SELECTOR, SelectionConfig
+from seqadapt.strategies import STRATEGIES
 from seqadapt.versions import Retirement, retired_tasks
 
 
@@ -133,6 +134,7 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
         raise ArtefactError(f"{run_dir} is not a seqadapt run directory: it has no {RUN_CONFIG}")
     with RunLock(run_dir, shared=True):
         cfg = OmegaConf.to_container(load_saved_config(config_path))  # plain data: nothing resolved
+        require_task_artefacts(cfg, run_dir)
         retired = {task: retired_note(run_dir, task, since) for task, since in retired_tasks(run_dir).items()}
         asked = sorted(set(tasks or ()) & set(retired))
         if asked:
@@ -146,6 +148,17 @@ def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:
     if note:
         warnings.warn(note, stacklevel=2)
     return LoadedStream(module, backbone.tokenizer, settings, refused, retired)
+
+
+def require_task_artefacts(cfg: dict[str, Any], run_dir: Path) -> None:
+    """Refuse, saying why, a run whose strategy leaves no per-task artefacts to serve (fine-tuning, a continual
+    method sharing weights, O-LoRA's summed LoRAs): its model after the last stage is not kept."""
+    section = cfg.get("strategy")
+    name = section.get("name") if isinstance(section, dict) else None
+    strategy = STRATEGIES.get(name) if isinstance(name, str) else None
+    if strategy is not None and not strategy.isolates_tasks:
+        raise ArtefactError(f"{run_dir} is a strategy={name} run: it {strategy.sharing} and keeps no per-task "
+                            "artefacts, so it cannot be served; serve a strategy=adapter run (README: Strategies)")
 
 
 def retired_note(run_dir: Path, task: str, since: Retirement) -> str:

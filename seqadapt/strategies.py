@@ -6,6 +6,12 @@ backbone), ``layernorm`` (only its LayerNorms; Houlsby et al. 2019's baselines)
 and ``shared_adapter`` are expected to forget, so the guard records their
 changes instead of stopping them (``guard.mode`` defaults to ``report`` for
 them); ``joint`` trains all tasks in one stage and is the multitask upper bound.
+
+The continual-learning methods of the literature share weights too and try not to forget: ``ewc``, ``lwf``,
+``replay`` and ``agem`` fine-tune the backbone (as the O-LoRA paper's baselines do) with a plugin of
+:mod:`seqadapt.continual` adding their loss term, gradient projection or rehearsal; ``olora`` gives each task its
+own LoRA, keeps earlier ones frozen and sums all of them at inference (``adapters="summed"``), so every task's
+outputs change as tasks are added and no task ID picks an adapter.
 """
 
 from __future__ import annotations
@@ -14,23 +20,40 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 SHARED_ADAPTER = "shared"
+SUMMED = "*summed*"  # a route, not an adapter: every task's adapter runs and their updates add up (O-LoRA)
 
 
 @dataclass(frozen=True)
 class Strategy:
     name: str
-    adapters: Literal["per_task", "shared", "none"]
+    adapters: Literal["per_task", "shared", "none", "summed"]
     train_backbone: bool
     joint: bool
     expects_forgetting: bool
     scope: Literal["all", "top_k", "layer_norm"] = "all"  # which backbone parameters train, if any do
     top_k: int | None = None  # with scope "top_k": how many of the top layers
+    continual: str | None = None  # the plugin of seqadapt.continual the method trains with (ewc, lwf, ...)
 
     @property
     def isolates_tasks(self) -> bool:
         """Each task's parameters are its own and nothing shared trains: earlier tasks cannot change, so each
         stage leaves a per-task artefact, a run can resume, and tensor checks and remembered passes are sound."""
         return self.adapters == "per_task" and not self.train_backbone
+
+    def adapter_of(self, task: str) -> str | None:
+        """The adapter ``task`` owns or trains: its own, the shared one, or none."""
+        return {"per_task": task, "summed": task, "shared": SHARED_ADAPTER, "none": None}[self.adapters]
+
+    def route_of(self, task: str) -> str | None:
+        """The route ``task``'s inputs run through: its adapter, or every task's summed (O-LoRA)."""
+        return SUMMED if self.adapters == "summed" else self.adapter_of(task)
+
+    @property
+    def sharing(self) -> str:
+        """How an isolating strategy's stages fail to leave earlier tasks alone, said in refusals."""
+        if self.adapters == "summed":
+            return "sums every task's LoRA into every task's outputs"
+        return "changes shared weights every stage"
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -47,6 +70,10 @@ STRATEGIES: dict[str, Strategy] = {
     "layernorm": Strategy(
         "layernorm", adapters="none", train_backbone=True, joint=False, expects_forgetting=True, scope="layer_norm"
     ),
+    **{name: Strategy(name, adapters="none", train_backbone=True, joint=False, expects_forgetting=True,
+                      continual=name) for name in ("ewc", "lwf", "replay", "agem")},
+    "olora": Strategy("olora", adapters="summed", train_backbone=False, joint=False, expects_forgetting=True,
+                      continual="olora"),
 }
 
 

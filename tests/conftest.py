@@ -17,6 +17,8 @@ from seqadapt.backbone import package_path
 # Tests never reach a hub: everything they load is packaged or built here.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n 2: one core per worker, no threads fighting over the two
+    torch.set_num_threads(1)
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 TINY_DISTILBERT = {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64}

@@ -23,8 +23,22 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
+from seqadapt.strategies import SUMMED
+
+
+class Summed:
+    """Several tasks' side modules as one: ``x -> sum_i f_i(x)``. Only sound where a module's output is an update
+    added to the wrapped module's (LoRA in a :class:`SideSlot`); a plain object, so it holds no parameters."""
+
+    def __init__(self, modules: list[nn.Module]) -> None:
+        self.modules = modules
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.stack([module(inputs) for module in self.modules]).sum(dim=0)
+
+
 class TaskRouter:
-    """Names the adapter that runs; ``None`` runs the bare backbone.
+    """Names the adapter that runs; ``None`` runs the bare backbone, :data:`SUMMED` every task's at once.
 
     :meth:`activate` sets the adapter that runs until the next call (what a
     stage trains); :meth:`route` and :meth:`route_rows` change it for the
@@ -131,9 +145,12 @@ class TaskSlot(nn.Module):
         """The wrapped projection's weight: some blocks read it (T5's feed-forward casts to its dtype)."""
         return self.base_layer.weight
 
-    def selected(self) -> nn.Module | None:
-        """The module of the task every row runs through (``None``: no task, or one without a module here)."""
+    def selected(self) -> nn.Module | Summed | None:
+        """The module of the task every row runs through (``None``: no task, or one without a module here);
+        routed :data:`SUMMED`, every task's modules summed."""
         task = self._router.active
+        if task == SUMMED:
+            return Summed(list(self.adapters.values())) if len(self.adapters) else None
         return self.adapters[task] if task is not None and task in self.adapters else None
 
     def apply(self, hidden: torch.Tensor) -> torch.Tensor:

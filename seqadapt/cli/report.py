@@ -2,7 +2,9 @@
 
 Runs are grouped by strategy and task order; ACC, BWT and forgetting are given
 as mean ± standard deviation over seeds. Writes ``report.md``, ``report.csv``
-and ``report.png`` next to the runs (or to ``--out``), each atomically. A sweep of single-task
+and ``report.png`` next to the runs (or to ``--out``), each atomically; with more than one strategy, also
+``methods.md``, ``methods.csv`` and ``methods.png``: one row per strategy over every order and seed, with costs
+(:mod:`seqadapt.methods_table`). A sweep of single-task
 runs (``experiment=tradeoff``) gets the parameter/performance trade-off instead:
 ``tradeoff.md``, ``tradeoff.csv`` and ``tradeoff.png`` (:mod:`seqadapt.tradeoff`).
 """
@@ -22,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from hydra.experimental.callback import Callback  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from seqadapt import tradeoff  # noqa: E402
+from seqadapt import methods_table, tradeoff  # noqa: E402
 from seqadapt.io import atomic_write, atomic_write_csv  # noqa: E402
 from seqadapt.plots import save_figure  # noqa: E402
 from seqadapt.record import RESULTS_FILE, RunRecord  # noqa: E402
@@ -30,7 +32,7 @@ from seqadapt.summary import format_summary  # noqa: E402
 from seqadapt.task_history import history_lines, version_lines  # noqa: E402
 
 METRICS = ("acc", "bwt", "forgetting")
-STRATEGY_ORDER = ("adapter", "shared_adapter", "finetune", "joint")
+STRATEGY_ORDER = ("adapter", "shared_adapter", "finetune", "joint", "ewc", "lwf", "replay", "agem", "olora")
 
 
 def collect(root: Path) -> list[RunRecord]:
@@ -129,6 +131,13 @@ def write_report(root: Path, out: Path | None = None) -> dict[str, Path]:
     atomic_write(paths["markdown"], f"{to_markdown(rows)}\n{len(runs)} runs under `{root}`.\n\n{legend}\n")
     write_csv(rows, paths["csv"])
     plot(rows, paths["plot"])
+    if len({run.strategy for run in runs}) > 1:  # strategies compared: the methods table over orders and seeds
+        methods = methods_table.method_rows(runs, STRATEGY_ORDER)
+        paths |= {"methods_markdown": out / "methods.md", "methods_csv": out / "methods.csv",
+                  "methods_plot": out / "methods.png"}
+        atomic_write(paths["methods_markdown"], f"{methods_table.to_markdown(methods)}\n{len(runs)} runs under `{root}`.\n")
+        methods_table.write_csv(methods, paths["methods_csv"])
+        methods_table.plot(methods, paths["methods_plot"])
     return paths
 
 

@@ -39,9 +39,11 @@ class TaskSpec:
     token classification; ``context_field``, ``question_field`` and
     ``answers_field`` (SQuAD form) plus the decoding options ``doc_stride``,
     ``max_answer_length``, ``n_best`` and ``null_score_threshold`` for
-    extractive QA; ``input_field``, ``target_field`` (a text, or a list of
-    acceptable texts whose first is trained on), ``prompt`` (how the input is
-    put to the model: a template with ``{input}``) and ``max_target_length``
+    extractive QA; ``input_field`` (or ``text_fields``, several named
+    inputs), ``target_field`` (a text, or a list of acceptable texts whose
+    first is trained on; put through ``label_map`` where one is given),
+    ``prompt`` (how the input is put to the model: a template with ``{input}``,
+    or with each of ``text_fields`` by name) and ``max_target_length``
     (tokens generated at most, EOS included) for text-to-text.
     """
 
@@ -75,7 +77,7 @@ class TaskSpec:
                 f"task name '{self.name}' must start with a letter and use only letters, digits and '_' "
                 "(it becomes a module and file name)"
             )
-        check_prompt(self.name, self.prompt)
+        check_prompt(self.name, self.prompt, self.prompt_fields)
         from seqadapt import kinds  # the kinds read TaskSpec; imported here, when a spec is made
 
         if self.type not in kinds.TASK_KINDS:
@@ -87,6 +89,16 @@ class TaskSpec:
     @property
     def num_labels(self) -> int:
         return len(self.labels)
+
+    @property
+    def prompt_fields(self) -> tuple[str, ...]:
+        """The placeholders ``prompt`` may name: a text_to_text definition's ``text_fields`` where it lists
+        them (each filled from the column of that name), else ``input`` (``input_field``'s text). Other kinds
+        ignore the prompt, so their ``text_fields`` (a pair) do not change what it may hold."""
+        if self.type != "text_to_text" or not self.text_fields:
+            return ("input",)
+        # a bare string (``text_fields: premise``) is one name here, so the kind's check can name the fix
+        return (self.text_fields,) if isinstance(self.text_fields, str) else tuple(map(str, self.text_fields))
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -114,27 +126,40 @@ class TaskSpec:
             ) from None
 
 
-def check_prompt(name: str, prompt: Any) -> None:
-    """Refuse a ``prompt`` holding anything but text, ``{input}`` and the escapes ``{{`` / ``}}``, when its
-    definition is read. Prompts are Python format strings, in which a format spec (``{input:>900000000}``) builds
-    a 900 MB string per row and an attribute or index (``{input.__class__}``) reaches into Python objects; the
-    text_to_text kind fills the one placeholder left by plain substitution."""
+def check_prompt(name: str, prompt: Any, allowed: tuple[str, ...] = ("input",)) -> None:
+    """Refuse a ``prompt`` holding anything but text, the placeholders ``allowed`` (``{input}``, or a text_to_text
+    definition's ``text_fields`` by name) and the escapes ``{{`` / ``}}``, when its definition is read. Prompts are
+    Python format strings, in which a format spec (``{input:>900000000}``) builds a 900 MB string per row and an
+    attribute or index (``{input.__class__}``) reaches into Python objects; the text_to_text kind fills the bare
+    names left by plain substitution, so no part of a placeholder but its name may remain."""
+    fix = _prompt_fix(allowed)
     if not isinstance(prompt, str) or len(prompt) > MAX_PROMPT:
         raise TaskDefinitionError(f"task '{name}': prompt must be a text of at most {MAX_PROMPT} characters, not a "
-                                  f"{type(prompt).__name__} of {len(str(prompt))}; {PROMPT_FIX}")
+                                  f"{type(prompt).__name__} of {len(str(prompt))}; {fix}")
     try:
         fields = [part[1:] for part in string.Formatter().parse(prompt) if part[1] is not None]
     except ValueError as err:  # a lone brace
         raise TaskDefinitionError(
-            f"task '{name}': prompt {clip(repr(prompt), 200)} is not a template ({err}); {PROMPT_FIX}"
+            f"task '{name}': prompt {clip(repr(prompt), 200)} is not a template ({err}); {fix}"
         ) from None
     for field, spec, conversion in fields:
-        if (field, spec, conversion) != ("input", "", None):
+        if field not in allowed or spec or conversion is not None:
             shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            names = ", ".join("{" + name + "}" for name in allowed)
+            only = f"the only placeholder is {names}" if len(allowed) == 1 else f"the placeholders are {names}"
             raise TaskDefinitionError(
-                f"task '{name}': prompt {clip(repr(prompt), 200)} holds {clip(shown, 80)}; the only placeholder is "
-                f"{{input}}, without a format spec, conversion, attribute, index or other name. {PROMPT_FIX}"
+                f"task '{name}': prompt {clip(repr(prompt), 200)} holds {clip(shown, 80)}; {clip(only, 400)}, without "
+                f"a format spec, conversion, attribute, index or other name. {fix}"
             )
+
+
+def _prompt_fix(allowed: tuple[str, ...]) -> str:
+    """How to write a prompt: the fix every refusal of one ends with."""
+    if allowed == ("input",):
+        return PROMPT_FIX
+    names = " ".join(f"{name}: {{{name}}}" for name in allowed[:3])
+    return clip(f"write each of text_fields as {{name}} and a literal brace as {{{{ or }}}}, e.g. prompt: "
+                f'"{names} Answer:"', 400)
 
 
 def available_tasks(task_dir: Path = DEFAULT_TASK_DIR) -> list[str]:

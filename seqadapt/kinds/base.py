@@ -149,6 +149,7 @@ class TaskKind(ABC):
         """What Lightning logs per step and epoch next to the loss (e.g. ``acc``)."""
 
     calibratable: bool = True  # outputs are logits a temperature can scale (calibrated entropy selection)
+    distillable: bool = False  # outputs are one row of class logits per example: what LwF distils
 
     def prototype_classes(self, spec: TaskSpec) -> int:
         """How many classes the task's selection statistics keep (Gaussians, prototypes): one per task

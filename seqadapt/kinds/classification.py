@@ -26,6 +26,7 @@ class ClassificationKind(TaskKind):
 
     name = "classification"
     primary_metric = "accuracy"
+    distillable = True
 
     def check_spec(self, spec: TaskSpec) -> None:
         if len(spec.labels) < 2:

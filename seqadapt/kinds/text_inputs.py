@@ -71,13 +71,20 @@ def text_request(
     """A request's text field(s) (``fields``, by default the task's ``spec.inputs``) as canonical columns; a
     missing field or one that is not text names ``where``."""
     fields = spec.inputs if fields is None else fields
-    row = {}
-    for column, field in zip(COLUMNS, fields):
+    texts = request_texts(spec, request, where, fields)
+    return {column: texts[field] for column, field in zip(COLUMNS, fields)}
+
+
+def request_texts(spec: TaskSpec, request: dict[str, Any], where: str, fields: tuple[str, ...]) -> dict[str, str]:
+    """Each of a request's ``fields`` (any number: a text_to_text task may name several), by name; a missing field
+    or one that is not non-blank text names ``where`` and every field the task reads."""
+    texts = {}
+    for field in fields:
         value = request.get(field)
         if not isinstance(value, str) or not value.strip():
             problem = "is missing" if field not in request else f"must be non-blank text, not {value!r}"
             raise RequestError(
                 f'{where}: "{field}" {problem}; task \'{spec.name}\' reads {list(fields)}'
             )
-        row[column] = value
-    return row
+        texts[field] = value
+    return texts

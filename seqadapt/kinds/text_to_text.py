@@ -2,7 +2,10 @@
 answering by greedy generation (decoder-only and encoder-decoder backbones; :mod:`seqadapt.families.generation`).
 
 Canonical rows are ``{"text": prompt, "target": str, "targets": [str, ...]}``: the input put through the
-task's ``prompt`` template, the target trained on and every acceptable answer. Features are the prompt's
+task's ``prompt`` template, the target trained on and every acceptable answer. The input is one text
+(``input_field``, named ``{input}`` in the prompt) or several columns (``text_fields``, each named by its own
+name: ``{premise}``, ``{hypothesis}``); a target that is a label id (a Hub ``ClassLabel``) becomes its label
+word through ``label_map``, so the model is trained on, and scored by, words it can generate. Features are the prompt's
 tokens (``input_ids``) and the target's tokens plus EOS (``labels``). A batch's outputs are [B, 1 + G]: the
 mean negative log-likelihood of each row's generated tokens, then the G = ``max_target_length`` generated
 token ids (-1 after EOS), so the guard's fingerprint covers both the text and how sure the model was.
@@ -11,6 +14,8 @@ token ids (-1 after EOS), so the guard's fingerprint covers both the text and ho
 from __future__ import annotations
 
 import string
+from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,7 +29,7 @@ from seqadapt.families.generation import IGNORE, greedy, require_language_model,
 from seqadapt.kinds.base import HeadContext, TaskKind
 from seqadapt.kinds.collate import PadCollator
 from seqadapt.kinds.squad_metric import exact_match
-from seqadapt.kinds.text_inputs import require_columns, text_request
+from seqadapt.kinds.text_inputs import request_texts, require_columns
 from seqadapt.kinds.text_metrics import text_scores
 
 if TYPE_CHECKING:
@@ -32,17 +37,74 @@ if TYPE_CHECKING:
     from seqadapt.model import SeqAdaptModule
 
 
-def fill_prompt(prompt: str, text: str) -> str:
-    """``prompt`` with each ``{input}`` replaced by ``text`` and ``{{`` / ``}}`` read as literal braces: the only
-    template grammar a task definition may hold (:func:`seqadapt.data.tasks.check_prompt` refuses anything else
-    when it is read), applied as a plain substitution rather than ``str.format``, so no format spec, conversion,
-    attribute or index in a prompt is ever evaluated. For valid prompts it equals ``prompt.format(input=text)``."""
+def fill_prompt(prompt: str, texts: str | Mapping[str, str]) -> str:
+    """``prompt`` with each placeholder replaced by its text and ``{{`` / ``}}`` read as literal braces: ``texts``
+    maps each placeholder's name to its text (a single text is ``{input}``'s). These are the only template grammar a
+    task definition may hold (:func:`seqadapt.data.tasks.check_prompt` refuses anything else when it is read),
+    applied as a plain substitution rather than ``str.format``, so no format spec, conversion, attribute or index
+    in a prompt is ever evaluated and an input's own braces stay its text. For valid prompts it equals
+    ``prompt.format(**texts)``."""
+    values = {"input": texts} if isinstance(texts, str) else texts
     parts = []
     for literal, field, _, _ in string.Formatter().parse(prompt):
         parts.append(literal)
         if field is not None:
-            parts.append(text)
+            parts.append(values[field])
     return "".join(parts)
+
+
+def placeholders(spec: TaskSpec) -> dict[str, str]:
+    """Each name the task's prompt fills -> the column (and request field) its text comes from: ``{input}`` is
+    ``input_field``'s, and each of ``text_fields`` is its own column's."""
+    if spec.text_fields:
+        return {name: name for name in spec.text_fields}
+    return {"input": spec.input_field}
+
+
+def label_words(spec: TaskSpec, split: str, values: list[Any]) -> list[Any]:
+    """``values`` (a target, or a list of acceptable ones, per row) through ``label_map``, when the definition has
+    one: a Hub dataset's label ids ("0", "1") would otherwise be the text trained on and generated. As for a
+    classification task, keys are strings and a value absent from the map is an error naming the values and the fix,
+    not a target left as its id."""
+    if not spec.label_map:
+        return values
+
+    def mapped(target: Any) -> Any:
+        if isinstance(target, (list, tuple)):
+            return [mapped(t) for t in target]
+        return None if target is None else spec.label_map.get(str(target), target)
+
+    unknown = Counter(str(t) for target in values for t in (target if isinstance(target, (list, tuple)) else [target])
+                      if t is not None and str(t) not in spec.label_map)
+    if unknown:
+        raise TaskDataError(
+            f"task '{spec.name}' ({split} split): {sum(unknown.values())} targets are not keys of label_map "
+            f"{_shown(list(spec.label_map))}: {dict(unknown.most_common(5))}. Add them to 'label_map' in "
+            f"tasks/{spec.name}.yaml, or fix target_field ({spec.target_field!r}) there"
+        )
+    return [mapped(target) for target in values]
+
+
+def _shown(value: Any, width: int = 200) -> str:
+    """``repr(value)`` cut to ``width`` characters: a message names a long prompt or label_map without holding it
+    (seqadapt.data.listing.clip also folds whitespace, and importing it here would be circular)."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _check_text_fields(spec: TaskSpec) -> None:
+    """``text_fields``, where given, is a list of distinct column names: each becomes a placeholder of the prompt
+    and a field of a request, so a bare string or a repeated or blank name has no one meaning."""
+    fields = spec.text_fields
+    if not fields:
+        return
+    if isinstance(fields, str) or not all(isinstance(name, str) and name.strip() for name in fields) \
+            or len(set(fields)) != len(fields):
+        one = f" (text_fields: [{fields}] for one column)" if isinstance(fields, str) else ""
+        raise TaskDefinitionError(
+            f"task '{spec.name}': text_fields must be a list of distinct column names, e.g. [premise, hypothesis]"
+            f"{one}, not {_shown(fields)}; fix tasks/{spec.name}.yaml"
+        )
 
 
 class LanguageModelHead(nn.Module):
@@ -90,14 +152,22 @@ class TextToTextKind(TaskKind):
         if spec.labels:
             raise TaskDefinitionError(f"task '{spec.name}' (text_to_text) declares labels {list(spec.labels)}; its "
                                       f"answers are free text, so remove 'labels' from tasks/{spec.name}.yaml")
-        if "{input}" not in spec.prompt:
+        _check_text_fields(spec)
+        named = {field for _, field, _, _ in string.Formatter().parse(spec.prompt) if field is not None}
+        missing = [name for name in placeholders(spec) if name not in named]
+        if missing and not spec.text_fields:
             raise TaskDefinitionError(f"task '{spec.name}': prompt {spec.prompt!r} has no '{{input}}' placeholder "
                                       f"for the input text; e.g. prompt: \"Question: {{input}} Answer:\"")
+        if missing:
+            raise TaskDefinitionError(
+                f"task '{spec.name}': prompt {_shown(spec.prompt)} has no placeholder for text_fields "
+                f"{missing}; name each of {list(spec.text_fields)} in it as {{name}}, or remove it from text_fields"
+            )
         if spec.max_target_length < 1:
             raise TaskDefinitionError(f"task '{spec.name}': max_target_length must be >= 1, got {spec.max_target_length}")
 
     def input_fields(self, spec: TaskSpec) -> tuple[str, ...]:
-        return (spec.input_field,)
+        return tuple(placeholders(spec).values())
 
     def positions_after_input(self, spec: TaskSpec, architecture: str) -> int:
         """A decoder trains on, and generates, the target after the prompt in the same sequence; an
@@ -105,15 +175,20 @@ class TextToTextKind(TaskKind):
         return spec.max_target_length if architecture == "decoder" else 0
 
     def prepare(self, spec: TaskSpec, rows: Dataset, split: str) -> Dataset:
-        """Inputs through the prompt; a target may be a text or a list of acceptable texts (the first is trained on)."""
-        require_columns(spec, rows, split, {spec.input_field: "input_field", spec.target_field: "target_field"})
+        """Inputs through the prompt; a target may be a text or a list of acceptable texts (the first is trained
+        on), each put through ``label_map`` where the definition has one."""
+        columns = placeholders(spec)
+        key = "text_fields" if spec.text_fields else "input_field"
+        require_columns(spec, rows, split, {**{column: key for column in columns.values()},
+                                            spec.target_field: "target_field"})
+        inputs = {name: rows[column] for name, column in columns.items()}
         texts, targets = [], []
-        for i, (text, target) in enumerate(zip(rows[spec.input_field], rows[spec.target_field])):
+        for i, target in enumerate(label_words(spec, split, rows[spec.target_field])):
             golds = [str(t).strip() for t in (target if isinstance(target, (list, tuple)) else [target]) if t is not None]
             if not golds or not golds[0]:
                 raise TaskDataError(f"task '{spec.name}' ({split} split): row {i} has an empty target "
                                     f"({spec.target_field}={target!r}); fix the data or target_field in tasks/{spec.name}.yaml")
-            texts.append(fill_prompt(spec.prompt, str(text)))
+            texts.append(fill_prompt(spec.prompt, {name: str(values[i]) for name, values in inputs.items()}))
             targets.append(golds)
         return Dataset.from_dict({"text": texts, "target": [golds[0] for golds in targets], "targets": targets})
 
@@ -145,8 +220,11 @@ class TextToTextKind(TaskKind):
         return PadCollator(tokenizer)
 
     def request(self, spec: TaskSpec, request: dict[str, Any], where: str) -> dict[str, Any]:
-        text = text_request(spec, request, where, self.input_fields(spec))["text"]
-        return {"text": fill_prompt(spec.prompt, text), "target": "", "targets": [""]}
+        """A request names the task's input fields (``input_field``, or each of ``text_fields``) as its rows do."""
+        columns = placeholders(spec)
+        texts = request_texts(spec, request, where, tuple(columns.values()))
+        filled = fill_prompt(spec.prompt, {name: texts[column] for name, column in columns.items()})
+        return {"text": filled, "target": "", "targets": [""]}
 
     def make_head(self, spec: TaskSpec, context: HeadContext, train: Dataset | None) -> nn.Module:
         return LanguageModelHead(context, spec.max_target_length)

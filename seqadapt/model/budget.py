@@ -21,6 +21,7 @@ class ParameterBudget:
     bytes: int
     percent_of_backbone: float
     trainable_params: int
+    method_bytes: int = 0  # what a continual method keeps because of the task (a replay memory, a Fisher)
 
 
 def parameter_budget(module: SeqAdaptModule, name: str) -> ParameterBudget:
@@ -28,7 +29,7 @@ def parameter_budget(module: SeqAdaptModule, name: str) -> ParameterBudget:
     head = sum(p.numel() for p in module.heads[name].parameters())
     total = sum(p.numel() for p in module.task_parameters(name))
     norms = 0
-    if module.strategy.adapters == "per_task":
+    if module.strategy.adapters in ("per_task", "summed"):
         norms = sum(p.numel() for norm in module.adapters.norms for p in norm.norms[name].parameters())
     element = next(module.task_parameters(name), next(module.backbone.parameters())).element_size()  # a text-to-text head has none
     return ParameterBudget(
@@ -39,4 +40,5 @@ def parameter_budget(module: SeqAdaptModule, name: str) -> ParameterBudget:
         bytes=total * element,
         percent_of_backbone=100.0 * total / module.backbone_params,
         trainable_params=sum(p.numel() for p in {id(p): p for p in module.trainable_parameters(name)}.values()),
+        method_bytes=module.continual.stored_bytes(name) if module.continual is not None else 0,
     )

@@ -35,11 +35,15 @@ def mixed_outputs(
             for i, row in zip(index, mixed_outputs(module, input_ids[index], attention_mask[index], [task] * len(index), part)):
                 outputs[i] = row
         return outputs
-    by_adapter: dict[str | None, list[int]] = {}
+    by_route: dict[str | None, list[int]] = {}
     for task, index in rows.items():
-        by_adapter.setdefault(module.adapter_of(task), []).extend(index)
-    routes = {name: torch.tensor(index, device=input_ids.device) for name, index in by_adapter.items()}
-    with module.router.route_rows(routes):
+        by_route.setdefault(module.strategy.route_of(task), []).extend(index)
+    if len(by_route) == 1:  # one route for every row (a shared adapter, none, or all summed): one plain pass
+        routing = module.router.route(next(iter(by_route)))
+    else:
+        routing = module.router.route_rows({name: torch.tensor(index, device=input_ids.device)
+                                            for name, index in by_route.items()})
+    with routing:
         hidden = module.encode(input_ids, attention_mask, token_type_ids)
     outputs: list[torch.Tensor] = [hidden.new_empty(0)] * len(tasks)
     for task, index in rows.items():

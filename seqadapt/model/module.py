@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytorch_lightning as pl
 import torch
@@ -26,6 +27,9 @@ from seqadapt.model.task_tensors import TaskTensors
 from seqadapt.selection.config import SelectionConfig
 from seqadapt.selection.state import SelectionState
 from seqadapt.strategies import SHARED_ADAPTER, STRATEGIES, Strategy
+
+if TYPE_CHECKING:
+    from seqadapt.continual import ContinualPlugin
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class SeqAdaptModule(pl.LightningModule):
         optim: OptimConfig = OptimConfig(),
         selection: SelectionConfig = SelectionConfig(),
         tokenizer: PreTrainedTokenizerBase | None = None,
+        continual: ContinualPlugin | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -76,6 +81,7 @@ class SeqAdaptModule(pl.LightningModule):
         self.head_dropout = head_dropout
         self.optim = optim
         self.tokenizer = tokenizer  # what heads that generate decode with (text-to-text tasks)
+        self.continual = continual  # a CL method's loss term / gradient projection / memory (seqadapt.continual)
         self._active: list[str] = []
         self.tensors = TaskTensors(self)
         self.backbone_params = sum(p.numel() for p in backbone.parameters())  # before any task adds its own
@@ -99,16 +105,12 @@ class SeqAdaptModule(pl.LightningModule):
     def kind(self, task: str) -> TaskKind:
         return kind_of(self.specs[task])
 
-    def adapter_of(self, task: str) -> str | None:
-        """The adapter a task runs through: its own, the shared one, or none."""
-        return {"per_task": task, "shared": SHARED_ADAPTER, "none": None}[self.strategy.adapters]
-
     def add_task(self, spec: TaskSpec, train: Dataset | None = None) -> None:
         """A head for ``spec`` plus, per strategy, fresh adapters in every layer; other tasks are untouched.
         ``train`` rows let a head keep target statistics (absent: they come with an artefact's tensors)."""
         if spec.name in self.specs:
             raise ValueError(f"task '{spec.name}' was already added; task names must be unique in a stream")
-        adapter = self.adapter_of(spec.name)
+        adapter = self.strategy.adapter_of(spec.name)
         if adapter is not None and adapter not in self.adapters.tasks:
             self.adapters.add_task(adapter)
         if not self.strategy.train_backbone:
@@ -129,7 +131,7 @@ class SeqAdaptModule(pl.LightningModule):
     def set_active_tasks(self, names: list[str]) -> None:
         """Train several tasks at once (joint training); they must share their adapter, if any."""
         self.require_known(names)
-        routes = {self.adapter_of(name) for name in names}
+        routes = {self.strategy.route_of(name) for name in names}
         if len(routes) > 1:
             raise ValueError(f"tasks {names} use different adapters and cannot be active together")
         trainable = {id(p) for name in names for p in self.trainable_parameters(name)}
@@ -159,14 +161,14 @@ class SeqAdaptModule(pl.LightningModule):
         self.require_known([name])
         previous, self._active = self._active, [name]
         try:
-            with self.router.route(self.adapter_of(name)):
+            with self.router.route(self.strategy.route_of(name)):
                 yield
         finally:
             self._active = previous
 
     def task_parameters(self, name: str) -> Iterator[nn.Parameter]:
         """Every parameter owned by task ``name`` alone: its own adapters and LayerNorm copies, and its head."""
-        if self.strategy.adapters == "per_task":
+        if self.strategy.adapters in ("per_task", "summed"):
             yield from self.adapters.task_parameters(name)
         yield from self.heads[name].parameters()
 
@@ -201,7 +203,12 @@ class SeqAdaptModule(pl.LightningModule):
 
     # -------------------------------------------------------------- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return batch_loss(self, batch, "train")
+        loss = batch_loss(self, batch, "train")
+        return loss if self.continual is None else self.continual.training_loss(self, batch, loss)
+
+    def on_after_backward(self) -> None:
+        if self.continual is not None:  # A-GEM projects the gradient here, before the optimizer steps
+            self.continual.after_backward(self)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         batch_loss(self, batch, "val")

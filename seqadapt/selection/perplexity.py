@@ -23,6 +23,6 @@ class PerplexitySelector:
         known = batch.memo.setdefault("input_nll", {})
         for task in batch.candidates:
             if task not in known:
-                with module.router.route(module.adapter_of(task)):
+                with module.router.route(module.strategy.route_of(task)):
                     known[task] = input_nll(module.backbone, module.family, batch.input_ids, batch.attention_mask)
         return -torch.stack([known[task] for task in batch.candidates], dim=1).float()

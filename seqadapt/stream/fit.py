@@ -39,10 +39,14 @@ def fit_stage(
         module.add_task(task.spec, task.train)
     module.set_active_tasks([t.spec.name for t in stage.tasks])
     train, val = loaders.train(stage.tasks, seed=seed), loaders.val(stage.tasks)
+    if module.continual is not None:
+        module.continual.before_stage(module, stage.tasks, loaders, seed)
     module.train()  # Lightning keeps the mode it finds; a trained backbone needs its dropout on
     trainer = make_trainer()
     trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
     module.to(trainer.strategy.root_device)
+    if module.continual is not None:  # part of learning the task: what the method keeps of it
+        module.continual.after_stage(module, stage.tasks, loaders, seed)
     for task in stage.tasks:  # part of learning the task: what task-ID-free selectors will compare inputs with
         fit_statistics(module, task.spec.name, loaders.unshuffled_train(task), loaders.val([task]))
     environment = current_environment(trainer.strategy.root_device.type, str(trainer.precision))

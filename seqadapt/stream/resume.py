@@ -69,7 +69,7 @@ class Resume(StreamCallback):
     def on_stream_start(self, run: StreamRun) -> None:
         if not run.module.strategy.isolates_tasks:
             raise ArtefactError(
-                f"strategy '{run.module.strategy.name}' changes shared weights every stage, so its stages leave no "
+                f"strategy '{run.module.strategy.name}' {run.module.strategy.sharing}, so its stages leave no "
                 "per-task artefacts to resume from; start it again, or use strategy=adapter"
             )
         previous, unreadable = previous_record(run.output_dir)

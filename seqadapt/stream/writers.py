@@ -73,6 +73,18 @@ class ArtefactSaver(StreamCallback):
                 )
 
 
+class MethodStateWriter(StreamCallback):
+    """What a continual method keeps that belongs in the run folder (a replay memory), under ``continual/``
+    after every stage: its size is what the parameter ledger's ``method_bytes`` counts."""
+
+    FOLDER = "continual"
+
+    def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
+        directory = run.output_dir / self.FOLDER
+        directory.mkdir(exist_ok=True)
+        run.module.continual.save(directory)
+
+
 class StageLogLine(StreamCallback):
     """One line per stage in the log: scores, the guard's verdict, task-ID-free numbers, seconds."""
 

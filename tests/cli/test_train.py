@@ -71,7 +71,8 @@ def test_resume_true_starts_afresh_then_continues_in_the_same_folder(toy_task_di
 def test_typo_in_a_group_name_names_the_groups_and_their_choices(tmp_path):
     (message,) = unknown_override_keys(["-m", "stratgy=adapter,finetune", "seed=0,1", "+extra=1", "data.batch_size=8"])
     assert "unknown config group or key 'stratgy'" in message and "Did you mean 'strategy'?" in message
-    assert "strategy: adapter, finetune, finetune_top_k, joint, layernorm, shared_adapter" in message
+    assert ("strategy: adapter, agem, ewc, finetune, finetune_top_k, joint, layernorm, lwf, olora, replay, "
+            "shared_adapter") in message
     done = subprocess.run([sys.executable, "-m", "seqadapt.cli.train", "backbone_name=x"], capture_output=True, text=True)
     assert done.returncode != 0 and "Did you mean 'backbone'?" in done.stderr and "backbone: bert_base, minilm" in done.stderr
 

@@ -80,10 +80,11 @@ def test_resume_after_sigkill_while_stage_2_trains_equals_an_uninterrupted_run(t
     assert actual["resumed"]["stages_restored"] == 1 and actual["completed_stages"] == 3
     expected_files, actual_files = files_under(full / ARTEFACTS), files_under(killed / ARTEFACTS)
     assert sorted(actual_files) == sorted(expected_files) == sorted(
-        f"{task}/{name}" for task in order for name in ("adapter.safetensors", "manifest.json", "manifest.sha256"))
-    for task in order:  # the weights byte for byte; each manifest whole but for the one key naming its run
-        name = f"{task}/adapter.safetensors"
-        assert actual_files[name] == expected_files[name], name
+        f"{task}/{name}" for task in order for name in ("adapter.safetensors", "manifest.json", "manifest.sha256",
+                                                  "reference_outputs.safetensors"))
+    for task in order:  # weights and sealed reference outputs byte for byte; each manifest whole but its run key
+        for name in (f"{task}/adapter.safetensors", f"{task}/reference_outputs.safetensors"):
+            assert actual_files[name] == expected_files[name], name
         manifests = [json.loads(files[f"{task}/manifest.json"]) for files in (expected_files, actual_files)]
         assert [m.pop(RUN_KEY) for m in manifests] == [expected["run_id"], actual["run_id"]]  # resumed: the same run
         assert manifests[0] == manifests[1], task

@@ -1,5 +1,7 @@
 """Text-to-text: what a definition needs, how rows become prompts and targets, and how generated ids are read."""
 
+import re
+
 import pytest
 import torch
 from datasets import Dataset
@@ -118,3 +120,82 @@ def test_training_moves_only_the_tasks_adapters_and_lowers_the_target_loss(famil
     # a tiny random LM's logits are bounded by its small tied embeddings: the loss falls, but not far
     assert losses[-1] < losses[0] - 0.2
     assert weights_hash(backbone.model) == before  # the frozen LM (and its head) never moved
+
+
+MNLI = {"name": "nli", "text_fields": ("premise", "hypothesis"), "target_field": "label",
+        "label_map": {"0": "entailment", "1": "neutral", "2": "contradiction"},
+        "prompt": "Option: neutral, entailment, contradiction \n"
+                  "sentence 1: {premise}\nsentence 2: {hypothesis}\nAnswer:"}
+
+
+def test_a_prompt_names_each_text_field_and_label_map_turns_ids_into_words():
+    rows = Dataset.from_dict({"premise": ["You are not being rude.", "A {b} c."],
+                              "hypothesis": ["You think first.", "d"], "label": [1, 2]})
+    prepared = KIND.prepare(spec(**MNLI), rows, "test")
+    # O-LoRA's MNLI input for the first row, written out by hand (braces in a text stay its own text)
+    assert prepared["text"] == [
+        "Option: neutral, entailment, contradiction \n"
+        "sentence 1: You are not being rude.\nsentence 2: You think first.\nAnswer:",
+        "Option: neutral, entailment, contradiction \nsentence 1: A {b} c.\nsentence 2: d\nAnswer:"]
+    assert prepared["target"] == ["neutral", "contradiction"]
+    assert KIND.input_fields(spec(**MNLI)) == ("premise", "hypothesis")
+    # {input} keeps its meaning for one input_field, which label_map maps too (a list of golds element-wise)
+    one = spec(input_field="text", target_field="label", label_map={"0": "Bad", "1": "Good"},
+               prompt="Text: {input}\nAnswer:")
+    got = KIND.prepare(one, Dataset.from_dict({"text": ["Dull."], "label": [[0, 1]]}), "train")
+    assert (got["text"], got["target"], got["targets"]) == (["Text: Dull.\nAnswer:"], ["Bad"], [["Bad", "Good"]])
+
+
+def test_a_label_id_missing_from_label_map_names_the_task_the_value_and_the_fix():
+    rows = Dataset.from_dict({"premise": ["a", "b", "c"], "hypothesis": ["x", "y", "z"], "label": [0, -1, -1]})
+    with pytest.raises(TaskDataError, match=r"task 'nli' \(test split\): 2 targets are not keys of label_map "
+                                            r"\['0', '1', '2'\]: \{'-1': 2\}\. "
+                                            r"Add them to 'label_map' in tasks/nli\.yaml"):
+        KIND.prepare(spec(**MNLI), rows, "test")
+    with pytest.raises(TaskDataError, match="column 'hypothesis' is not in the data.*fix text_fields"):
+        KIND.prepare(spec(**MNLI), Dataset.from_dict({"premise": ["a"], "label": [0]}), "test")
+
+
+def test_a_request_names_each_text_field():
+    got = KIND.request(spec(**MNLI), {"premise": "It rains.", "hypothesis": "It is wet."}, "input line 1")["text"]
+    assert got == ("Option: neutral, entailment, contradiction \n"
+                   "sentence 1: It rains.\nsentence 2: It is wet.\nAnswer:")
+    missing = r"""input line 2: "hypothesis" is missing; task 'nli' reads \['premise', 'hypothesis'\]"""
+    with pytest.raises(RequestError, match=missing):
+        KIND.request(spec(**MNLI), {"premise": "It rains.", "input": "x"}, "input line 2")
+
+
+@pytest.mark.parametrize("bad", ["{input}", "{label}", "{premise:>900000000}", "{premise!r}", "{premise.__class__}",
+                                 "{hypothesis[0]}", "{0}", "{}"])
+def test_a_prompt_of_text_fields_refuses_any_other_placeholder_naming_it_and_the_allowed_names(bad):
+    with pytest.raises(TaskDefinitionError, match=rf"holds {re.escape(bad)}; the placeholders are \{{premise\}}, "
+                                                  r"\{hypothesis\}, without a format spec, conversion, attribute, "
+                                                  r"index or other name\. write each of text_fields as \{name\}"):
+        spec(**{**MNLI, "prompt": "{premise} {hypothesis} " + bad})
+
+
+def test_a_prompt_of_text_fields_keeps_escaped_braces_and_names_every_field():
+    escaped = spec(**{**MNLI, "prompt": "{{json}} {premise} }} {hypothesis}"})
+    assert KIND.request(escaped, {"premise": "p", "hypothesis": "h"}, "x")["text"] == "{json} p } h"
+    with pytest.raises(TaskDefinitionError, match=r"has no placeholder for text_fields \['hypothesis'\]"):
+        spec(**{**MNLI, "prompt": "{premise} {{hypothesis}}"})
+    with pytest.raises(TaskDefinitionError, match=r"text_fields must be a list of distinct column names.*"
+                                                  r"\(text_fields: \[premise\] for one column\)"):
+        spec(**{**MNLI, "text_fields": "premise", "prompt": "{premise}"})
+    with pytest.raises(TaskDefinitionError, match="text_fields must be a list of distinct column names"):
+        spec(**{**MNLI, "text_fields": ("premise", "premise"), "prompt": "{premise}"})
+
+
+def test_a_definition_file_whose_prompt_names_a_field_it_does_not_list_is_refused_naming_the_file(tmp_path):
+    from seqadapt.data import load_task_spec
+
+    path = tmp_path / "nli.yaml"
+    path.write_text("type: text_to_text\nsource: {kind: hf_dataset, path: nyu-mll/glue, name: rte}\n"
+                    "text_fields: [sentence1, sentence2]\nprompt: \"1: {sentence1}\\n2: {sentence_2}\\nAnswer:\"\n")
+    with pytest.raises(TaskDefinitionError, match=rf"^{re.escape(str(path))}: task 'nli': prompt .* holds "
+                                                  r"\{sentence_2\}; the placeholders are \{sentence1\}, \{sentence2\}"):
+        load_task_spec("nli", tmp_path)
+    path.write_text(path.read_text().replace("sentence_2", "sentence2"))
+    prompt = load_task_spec("nli", tmp_path).prompt
+    texts = {"sentence1": "a {0}", "sentence2": "b"}
+    assert fill_prompt(prompt, texts) == prompt.format(**texts) == "1: a {0}\n2: b\nAnswer:"
