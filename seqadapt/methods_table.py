@@ -40,10 +40,16 @@ COLUMNS: dict[str, tuple[str, Callable[[RunRecord], float | None]]] = {
 }
 
 
-def _stat(values: list[float]) -> Stat:
+def mean_std(values: list[float]) -> Stat:
+    """Mean and sample standard deviation (0 for one value); ``None`` for none."""
     if not values:
         return None
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def mean_std_cell(value: Stat) -> str:
+    """A score's mean ± std as the reports print it (— for none)."""
+    return "—" if value is None else f"{value[0]:+.4f} ± {value[1]:.4f}".lstrip("+")
 
 
 def method_rows(runs: list[RunRecord], order: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -58,17 +64,15 @@ def method_rows(runs: list[RunRecord], order: tuple[str, ...] = ()) -> list[dict
         row: dict[str, Any] = {"strategy": strategy, "runs": len(members),
                                "orders": len({tuple(r.tasks) for r in members}), "seeds": len({r.seed for r in members})}
         for key, (_, read) in COLUMNS.items():
-            row[key] = _stat([value for value in map(read, members) if value is not None])
+            row[key] = mean_std([value for value in map(read, members) if value is not None])
         rows.append(row)
     return rows
 
 
 def _cell(key: str, value: Stat) -> str:
-    if value is None:
-        return "—"
-    if key in ("trained_params", "stored_bytes", "train_seconds"):
+    if value is not None and key in ("trained_params", "stored_bytes", "train_seconds"):
         return f"{value[0]:,.0f} ± {value[1]:,.0f}"
-    return f"{value[0]:+.4f} ± {value[1]:.4f}".lstrip("+")
+    return mean_std_cell(value)
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:

@@ -12,7 +12,6 @@ runs (``experiment=tradeoff``) gets the parameter/performance trade-off instead:
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +40,6 @@ def collect(root: Path) -> list[RunRecord]:
     return [record for record in records if record.finished]
 
 
-def _mean_std(values: list[float]) -> tuple[float, float] | None:
-    if not values:
-        return None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def aggregate(runs: list[RunRecord]) -> list[dict[str, Any]]:
     """One row per (strategy, order) with mean and std of each metric over seeds."""
     groups: dict[tuple[str, str], list[RunRecord]] = {}
@@ -63,19 +56,15 @@ def aggregate(runs: list[RunRecord]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"strategy": strategy, "order": order, "seeds": sorted(r.seed for r in members)}
         for metric in METRICS:
             values = [r.metrics[metric] for r in members if r.metrics.get(metric) is not None]
-            row[metric] = _mean_std(values)
+            row[metric] = methods_table.mean_std(values)
         rows.append(row)
     return rows
-
-
-def _cell(value: tuple[float, float] | None) -> str:
-    return "—" if value is None else f"{value[0]:+.4f} ± {value[1]:.4f}".lstrip("+")
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| strategy | task order | seeds | ACC | BWT | forgetting |", "|---|---|---|---|---|---|"]
     for row in rows:
-        cells = [_cell(row[m]) for m in METRICS]
+        cells = [methods_table.mean_std_cell(row[m]) for m in METRICS]
         lines.append(f"| {row['strategy']} | {row['order']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

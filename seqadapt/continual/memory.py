@@ -88,5 +88,6 @@ class RowMemory:
     def save(self, directory: Path) -> Path:
         """The memory as one JSON file in ``directory`` (atomically)."""
         path = Path(directory) / MEMORY_FILE
+        path.parent.mkdir(exist_ok=True)
         atomic_write(path, json.dumps({"rows_per_task": self.rows_per_task, "rows": self.rows}, ensure_ascii=False))
         return path

@@ -52,7 +52,8 @@ class ContinualPlugin:
         return 0
 
     def save(self, directory: Path) -> list[Path]:
-        """Write what the method keeps that a run folder should hold (a replay memory) into ``directory``."""
+        """Write what the method keeps that a run folder should hold (a replay memory) into ``directory``,
+        creating it only then (methods that keep nothing leave no empty folder)."""
         return []
 
 

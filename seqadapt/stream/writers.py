@@ -80,9 +80,7 @@ class MethodStateWriter(StreamCallback):
     FOLDER = "continual"
 
     def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
-        directory = run.output_dir / self.FOLDER
-        directory.mkdir(exist_ok=True)
-        run.module.continual.save(directory)
+        run.module.continual.save(run.output_dir / self.FOLDER)
 
 
 class StageLogLine(StreamCallback):
