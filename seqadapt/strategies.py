@@ -37,7 +37,9 @@ class Strategy:
     @property
     def isolates_tasks(self) -> bool:
         """Each task's parameters are its own and nothing shared trains: earlier tasks cannot change, so each
-        stage leaves a per-task artefact, a run can resume, and tensor checks and remembered passes are sound."""
+        stage leaves a per-task artefact (a run resumes from those; other strategies from the last stage's
+        checkpoint), tasks can be served, retrained and retired alone, and tensor checks and remembered passes
+        are sound."""
         return self.adapters == "per_task" and not self.train_backbone
 
     def adapter_of(self, task: str) -> str | None:

@@ -5,23 +5,29 @@ left them, ``theta* <- theta``. Training a later task minimises ``L + (lambda / 
 
 ``F_task`` is the mean over the task's training batches of the squared gradient of the batch loss (the
 minibatch estimate Avalanche's ``EWCPlugin`` uses), computed in eval mode so dropout does not enter it.
-One Fisher and one anchor are kept whatever the number of tasks: the storage is flat in T.
+One Fisher and one anchor are kept whatever the number of tasks: the storage is flat in T. The Fisher is
+written to ``<run>/continual/ewc_fisher.safetensors`` after every stage, for a resume.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from safetensors.torch import save as safetensors_bytes
 
+from seqadapt.artefacts import ArtefactError, load_tensors
 from seqadapt.continual.plugin import ContinualPlugin, trained_shared
+from seqadapt.io import atomic_write
 
 if TYPE_CHECKING:
     from seqadapt.data.splits import TaskSplits
     from seqadapt.model import SeqAdaptModule
     from seqadapt.stream.loaders import StreamLoaders
 
+FISHER_FILE = "ewc_fisher.safetensors"
 
 @dataclass(frozen=True)
 class EWCConfig:
@@ -78,6 +84,28 @@ class EWC(ContinualPlugin):
 
     def stored_bytes(self, task: str) -> int:
         return self._bytes.get(task, 0)
+
+    def save(self, directory: Path) -> list[Path]:
+        """The Fisher, for a resume (the anchor is the checkpoint's own weights: both are taken as a stage ends)."""
+        if not self.fisher:
+            return []
+        path = Path(directory) / FISHER_FILE
+        path.parent.mkdir(exist_ok=True)
+        atomic_write(path, safetensors_bytes({name: value.to("cpu").contiguous() for name, value in self.fisher.items()}))
+        return [path]
+
+    def restore(self, directory: Path, module: SeqAdaptModule, tasks: list[TaskSplits], loaders: StreamLoaders) -> None:
+        shared = dict(trained_shared(module))
+        fisher = load_tensors(Path(directory) / FISHER_FILE)
+        wrong = sorted(set(fisher) ^ set(shared)) + [
+            name for name, value in fisher.items() if name in shared and value.shape != shared[name].shape]
+        if wrong:
+            raise ArtefactError(f"{Path(directory) / FISHER_FILE} does not fit the model's shared weights "
+                                f"({wrong[:3]}): resume with the run's own config")
+        device = next(module.parameters()).device
+        self.fisher = {name: value.to(device=device, dtype=shared[name].dtype) for name, value in fisher.items()}
+        self.anchor = {name: param.detach().clone() for name, param in shared.items()}
+        self._bytes = {task.spec.name: 0 for task in tasks} | {tasks[0].spec.name: self.state_bytes()}
 
 
 def fisher_diagonal(module: SeqAdaptModule, task: TaskSplits, loaders: StreamLoaders) -> dict[str, torch.Tensor]:

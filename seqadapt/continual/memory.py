@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from datasets import Dataset
 
+from seqadapt.artefacts import ArtefactError
 from seqadapt.data.loaders import encode
 from seqadapt.io import atomic_write
+from seqadapt.untrusted_json import check_type, read_json_object
 
 if TYPE_CHECKING:
     from seqadapt.data.splits import TaskSplits
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from seqadapt.stream.loaders import StreamLoaders
 
 MEMORY_FILE = "replay_memory.json"
+MAX_MEMORY_BYTES = 256 * 2**20  # 50 rows of 50 tasks of long documents stay far below
 
 
 def reservoir(size: int, k: int, seed: int) -> list[int]:
@@ -80,6 +83,33 @@ class RowMemory:
                 outputs = kind.train_outputs(module, task, batch)
             total = total + kind.loss(outputs, batch["labels"], module.heads[task], reduction="sum")
         return total
+
+    def load(self, path: Path, tasks: list[TaskSplits], loaders: StreamLoaders) -> None:
+        """Read the memory :meth:`save` wrote of ``tasks`` (the tasks learned so far), as received data: size
+        capped, the tasks and their order these, at most ``rows_per_task`` rows each, every row of its task's
+        columns and types."""
+        data = read_json_object(path, MAX_MEMORY_BYTES)
+        check_type(data, dict[str, Any], str(path))
+        if data.get("rows_per_task") != self.rows_per_task:
+            raise ArtefactError(f"{path} keeps {data.get('rows_per_task')!r} rows per task; this run keeps "
+                                f"{self.rows_per_task}: resume with the run's own strategy.rows_per_task")
+        rows = data.get("rows")
+        check_type(rows, dict[str, list[dict[str, Any]]], str(path), "rows")
+        names = [task.spec.name for task in tasks]
+        if list(rows) != names:
+            raise ArtefactError(f"{path} holds the memory of tasks {list(rows)}; the run has learned {names}")
+        for task in tasks:
+            kept = rows[task.spec.name]
+            if len(kept) != min(self.rows_per_task, len(task.train)):
+                raise ArtefactError(f"{path} holds {len(kept)} rows of '{task.spec.name}', not "
+                                    f"{min(self.rows_per_task, len(task.train))}")
+            try:
+                dataset = Dataset.from_list(kept, features=task.train.features)
+            except (ValueError, TypeError, KeyError) as err:
+                raise ArtefactError(f"{path}: the rows of '{task.spec.name}' are not rows of its columns "
+                                    f"{sorted(task.train.column_names)}: {err}") from None
+            self.rows[task.spec.name] = dataset.to_list()
+            self._encoded[task.spec.name] = encode(task.spec, dataset, loaders.tokenizer, loaders.config.max_length)
 
     def task_bytes(self, task: str) -> int:
         """What ``task``'s rows weigh as stored (UTF-8 JSON)."""

@@ -26,7 +26,9 @@ class ContinualPlugin:
     * :meth:`before_stage` — the stage's tasks are added and active, training has not started;
     * :meth:`training_loss` — every training batch: the loss the optimizer minimises;
     * :meth:`after_backward` — every training batch: the gradients, before the optimizer steps;
-    * :meth:`after_stage` — training has ended: what the method keeps of the tasks just learned.
+    * :meth:`after_stage` — training has ended: what the method keeps of the tasks just learned;
+    * :meth:`save` — the stage is verified: its state written to the run folder, which :meth:`restore` reads back
+      when the run resumes (:mod:`seqadapt.stage_checkpoint`).
 
     :meth:`stored_bytes` says what the method keeps for a task beyond its parameters (a Fisher, a buffer), for
     the parameter ledger.
@@ -52,9 +54,14 @@ class ContinualPlugin:
         return 0
 
     def save(self, directory: Path) -> list[Path]:
-        """Write what the method keeps that a run folder should hold (a replay memory) into ``directory``,
-        creating it only then (methods that keep nothing leave no empty folder)."""
+        """Write what the method keeps beyond the model's own tensors (a replay memory, a Fisher) into
+        ``directory``, creating it only then (methods that keep nothing leave no empty folder)."""
         return []
+
+    def restore(self, directory: Path, module: SeqAdaptModule, tasks: list[TaskSplits], loaders: StreamLoaders) -> None:
+        """Read back what :meth:`save` wrote, for a resume: ``module`` holds the checkpoint's tensors and
+        ``tasks`` are the tasks learned so far. The files' SHA-256 were checked against the checkpoint's manifest;
+        their contents are still parsed as received data."""
 
 
 def trained_shared(module: SeqAdaptModule) -> Iterator[tuple[str, nn.Parameter]]:

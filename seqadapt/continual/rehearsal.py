@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from seqadapt.continual.memory import RowMemory
+from seqadapt.continual.memory import MEMORY_FILE, RowMemory
 from seqadapt.continual.plugin import ContinualPlugin
 
 if TYPE_CHECKING:
@@ -44,3 +44,6 @@ class Rehearsal(ContinualPlugin):
 
     def save(self, directory: Path) -> list[Path]:
         return [self.memory.save(directory)]
+
+    def restore(self, directory: Path, module: SeqAdaptModule, tasks: list[TaskSplits], loaders: StreamLoaders) -> None:
+        self.memory.load(Path(directory) / MEMORY_FILE, tasks, loaders)

@@ -18,6 +18,9 @@ equals one that declared the whole order up front. Growing never repairs: a
 damaged artefact is refused with the way out (resume the run as it is first).
 Once the restored stages verify, ``run_config.yaml`` is rewritten to the
 config the stream continues with (before results.json, so the two agree).
+
+This is resume for strategies that isolate tasks; those that share weights resume from the last stage's
+checkpoint instead (:mod:`seqadapt.stream.checkpoint_resume`), with the same growth and config rules.
 """
 
 from __future__ import annotations
@@ -67,18 +70,8 @@ class Resume(StreamCallback):
     """
 
     def on_stream_start(self, run: StreamRun) -> None:
-        if not run.module.strategy.isolates_tasks:
-            raise ArtefactError(
-                f"strategy '{run.module.strategy.name}' {run.module.strategy.sharing}, so its stages leave no "
-                "per-task artefacts to resume from; start it again, or use strategy=adapter"
-            )
         previous, unreadable = previous_record(run.output_dir)
-        if previous is not None and run.record.tasks[: len(previous.tasks)] != previous.tasks:
-            raise ArtefactError(
-                f"{run.output_dir} holds a run of tasks {previous.tasks}, and this stream's tasks "
-                f"{run.record.tasks} do not begin with them; resume with the config that run was started with, or "
-                "grow it by appending tasks to its order"
-            )
+        require_extension(run, previous)
         added = added_tasks(run, previous)
         artefacts = verified_artefacts(run, previous.run_id if previous is not None else None, repair=not added)
         run.record.run_id = run_id_of(previous, artefacts) or run.record.run_id  # kept across resumes
@@ -105,7 +98,7 @@ class Resume(StreamCallback):
             run.module.to("cuda")  # evaluate where the references were measured
         verdict = run.verifier.check(restored, "resume", run.verifier.evaluate(run.tasks[:restored]))
         if not verdict.passed:
-            raise ArtefactError(_not_reproduced(verdict.violations, recorded, run.module.device.type))
+            raise ArtefactError(not_reproduced(verdict.violations, recorded, run.module.device.type))
         record = run.record
         record.stages, record.score_matrix, rebuilt = carried_stages(run, previous, artefacts)
         record.completed_stages = restored
@@ -115,6 +108,16 @@ class Resume(StreamCallback):
         log.info(
             "resume: restored %d finished stage(s) from %s; guard re-verified %s", restored,
             run.output_dir / "artefacts", ", ".join(verdict.checked),
+        )
+
+
+def require_extension(run: StreamRun, previous: RunRecord | None) -> None:
+    """Refuse a stream whose tasks do not begin with the folder's run's: neither a resume nor a growth of it."""
+    if previous is not None and run.record.tasks[: len(previous.tasks)] != previous.tasks:
+        raise ArtefactError(
+            f"{run.output_dir} holds a run of tasks {previous.tasks}, and this stream's tasks "
+            f"{run.record.tasks} do not begin with them; resume with the config that run was started with, or "
+            "grow it by appending tasks to its order"
         )
 
 
@@ -143,7 +146,7 @@ def keep_config_in_step(run: StreamRun) -> None:
     log.info("resume: %s now records the settings this run continues with (tasks.order %s)", path, run.record.tasks)
 
 
-def _not_reproduced(violations: list[str], recorded: dict[str, Any], device: str) -> str:
+def not_reproduced(violations: list[str], recorded: dict[str, Any], device: str) -> str:
     """Why restored artefacts were refused: a different environment, said plainly, or a real change."""
     changed = environment_differences(recorded, current_environment(device))
     if changed:

@@ -73,16 +73,6 @@ class ArtefactSaver(StreamCallback):
                 )
 
 
-class MethodStateWriter(StreamCallback):
-    """What a continual method keeps that belongs in the run folder (a replay memory), under ``continual/``
-    after every stage: its size is what the parameter ledger's ``method_bytes`` counts."""
-
-    FOLDER = "continual"
-
-    def on_stage_end(self, run: StreamRun, stage: Stage, record: StageRecord) -> None:
-        run.module.continual.save(run.output_dir / self.FOLDER)
-
-
 class StageLogLine(StreamCallback):
     """One line per stage in the log: scores, the guard's verdict, task-ID-free numbers, seconds."""
 

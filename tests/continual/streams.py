@@ -16,7 +16,7 @@ from tests.stream.test_run import ORDER, trainer
 
 
 def method_stream(task_dir: Path, tokenizer, out: Path, strategy: str, order: list[str] = ORDER,
-                  resume: bool = False, callbacks=(), **settings) -> StreamRun:
+                  resume: bool = False, callbacks=(), make_trainer=trainer, **settings) -> StreamRun:
     """``strategy`` (with ``settings`` as its ``strategy.*`` keys) over ``order``, in report mode."""
     adapter = LoraConfig(rank=4) if strategy == "olora" else AdapterConfig(bottleneck=8)
     module = SeqAdaptModule(
@@ -26,6 +26,6 @@ def method_stream(task_dir: Path, tokenizer, out: Path, strategy: str, order: li
     )
     specs = load_task_stream(order, task_dir)
     tasks = [build_splits(s, read_source(s), SplitSizes(train=96, val=16, test=48)) for s in specs]
-    return StreamRun(module, tasks, tokenizer, output_dir=out, make_trainer=trainer, guard_mode="report",
+    return StreamRun(module, tasks, tokenizer, output_dir=out, make_trainer=make_trainer, guard_mode="report",
                      loaders=LoaderConfig(max_length=16, batch_size=16, eval_batch_size=32), selectors=(), resume=resume,
                      callbacks=list(callbacks))

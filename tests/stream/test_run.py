@@ -199,11 +199,20 @@ def test_resume_on_another_backbone_is_refused_naming_both_hashes(toy_task_dir, 
     assert has_artefact(tmp_path / "run", "colors")  # the refused resume changed nothing on disk
 
 
-def test_resume_needs_per_task_artefacts(toy_task_dir, tokenizer, tmp_path):
-    run = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", strategy="finetune", resume=True)
-    with pytest.raises(ArtefactError, match="strategy 'finetune' changes shared weights .* use strategy=adapter"):
-        run.run()
-    assert not (tmp_path / "run" / "artefacts").exists()
+def test_a_finetune_run_resumes_from_its_checkpoint_as_if_never_killed(toy_task_dir, tokenizer, tmp_path):
+    """No per-task artefact can stand for a stage that changes the backbone: the last stage's checkpoint does."""
+    order = ORDER[:2]
+    whole = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "whole", strategy="finetune", order=order, guard_mode="report")
+    expected = whole.run().to_dict()
+    with pytest.raises(MemoryError, match="simulated crash in stage 2"):
+        stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", strategy="finetune", order=order, guard_mode="report",
+               make_trainer=crashing_at(2)).run()
+    resumed = stream(SeqAdaptModule, toy_task_dir, tokenizer, tmp_path / "run", strategy="finetune", order=order, guard_mode="report",
+                     resume=True).run().to_dict()
+    assert resumed["resumed"]["stages_restored"] == 1 and resumed["score_matrix"] == expected["score_matrix"]
+    assert [[e["logits_sha256"] for e in s["evaluations"]] for s in resumed["stages"]] == [
+        [e["logits_sha256"] for e in s["evaluations"]] for s in expected["stages"]]
+    assert not (tmp_path / "run" / "artefacts").exists() and (tmp_path / "run" / "checkpoint").is_dir()
 
 
 def test_tensor_checks_between_full_checks_give_the_same_matrix(toy_task_dir, tokenizer, tmp_path):
