@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from seqadapt.artefacts import ArtefactError, load_tensors
+from seqadapt.artefacts import ArtefactError, confined, load_tensors
 from seqadapt.io import atomic_write, atomic_write_json
 from seqadapt.model.checkpoint import without_frozen_backbone
 from seqadapt.record import StageRecord
@@ -77,17 +77,17 @@ class StageCheckpoint:
         return self.manifest["stage"]
 
 
-def file_entry(path: Path) -> FileEntry:
-    data = Path(path).read_bytes()
+def file_entry(path: Path, data: bytes | None = None) -> FileEntry:
+    """``path``'s name, SHA-256 and size; ``data``: its bytes where the caller just wrote them."""
+    data = Path(path).read_bytes() if data is None else data
     return {"file": Path(path).name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
-def changeable_tensors(module: SeqAdaptModule) -> dict[str, torch.Tensor]:
-    """The module's tensors a stage may change: everything, less the backbone's own where it stays frozen."""
+def changeable_state(module: SeqAdaptModule) -> dict[str, torch.Tensor]:
+    """The module's tensors a stage may change (views, not copies): everything, less the backbone's own where
+    it stays frozen."""
     state = module.state_dict()
-    if not module.strategy.train_backbone:
-        state = without_frozen_backbone(state, module.backbone)
-    return {key: value.detach().to("cpu").contiguous().clone() for key, value in state.items()}
+    return state if module.strategy.train_backbone else without_frozen_backbone(state, module.backbone)
 
 
 def save_checkpoint(
@@ -99,10 +99,14 @@ def save_checkpoint(
     directory.mkdir(exist_ok=True)
     stage = len(stages)
     weights = directory / f"stage-{stage}.safetensors"
-    atomic_write(weights, safetensors_bytes(changeable_tensors(module)))
+    # copies on the CPU: safetensors refuses tensors that share memory (tied embeddings)
+    data = safetensors_bytes({key: value.detach().to("cpu").contiguous().clone()
+                              for key, value in changeable_state(module).items()})
+    atomic_write(weights, data)
     manifest: CheckpointManifest = {
         "format": FORMAT, "stage": stage, "tasks": list(module.tasks), "strategy": module.strategy.name,
-        "run_id": run_id, "backbone_sha256": backbone_sha256, "environment": environment, "weights": file_entry(weights),
+        "run_id": run_id, "backbone_sha256": backbone_sha256, "environment": environment,
+        "weights": file_entry(weights, data),
         "method_files": [file_entry(path) for path in method_files],
         "stages": [record.to_dict() for record in stages], "score_matrix": score_matrix,
     }
@@ -132,19 +136,23 @@ def load_checkpoint(run_dir: Path, method_dir: Path) -> StageCheckpoint:
                             f"record(s) and {len(manifest['score_matrix'])} score-matrix row(s). {START_AGAIN}")
     for entry in manifest["method_files"]:
         check_file(method_dir, entry, path)
-    weights = check_file(directory, manifest["weights"], path)
+    weights = recorded_file(directory, manifest["weights"], path)  # load_tensors checks its size and SHA-256
     tensors = load_tensors(weights, manifest["weights"]["sha256"], manifest["weights"]["bytes"])
     return StageCheckpoint(directory, manifest, stages, tensors)  # type: ignore[arg-type]
 
 
-def check_file(directory: Path, entry: FileEntry, manifest: Path) -> Path:
-    """``entry``'s file, inside ``directory`` (a plain name, no link), of the size and SHA-256 recorded."""
-    name = entry["file"]
-    if Path(name).name != name or name in ("", ".", ".."):
-        raise ArtefactError(f"{manifest} names the file {name!r}, which is not a plain file name. {START_AGAIN}")
-    path = directory / name
+def recorded_file(directory: Path, entry: FileEntry, manifest: Path) -> Path:
+    """``entry``'s file: a plain name inside ``directory`` (:func:`~seqadapt.artefacts.confined`), a regular
+    file, not a link."""
+    path = confined(directory, entry["file"], manifest, "file")
     if path.is_symlink() or not path.is_file():
         raise ArtefactError(f"{path}, recorded in {manifest}, is missing or not a regular file. {START_AGAIN}")
+    return path
+
+
+def check_file(directory: Path, entry: FileEntry, manifest: Path) -> Path:
+    """:func:`recorded_file`, of the size and SHA-256 recorded."""
+    path = recorded_file(directory, entry, manifest)
     if path.stat().st_size != entry["bytes"]:
         raise ArtefactError(f"{path} holds {path.stat().st_size} bytes; {manifest} records {entry['bytes']}: it "
                             f"changed since the stage ended. {START_AGAIN}")
@@ -157,7 +165,7 @@ def check_file(directory: Path, entry: FileEntry, manifest: Path) -> Path:
 def install_checkpoint(module: SeqAdaptModule, checkpoint: StageCheckpoint) -> None:
     """Copy the checkpoint's tensors into ``module`` (its tasks already added): every name, shape and dtype
     must be the module's, and every tensor the module may have changed must be there."""
-    expected = changeable_tensors(module)
+    expected = changeable_state(module)
     saved = checkpoint.tensors
     missing, unknown = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
     wrong = [f"{key} {tuple(saved[key].shape)} {saved[key].dtype}, the model has {tuple(value.shape)} {value.dtype}"

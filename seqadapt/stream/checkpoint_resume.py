@@ -20,7 +20,7 @@ import torch
 
 from seqadapt.artefacts import ArtefactError
 from seqadapt.distributed import is_rank_zero
-from seqadapt.record import RunRecord
+from seqadapt.record import RESULTS_FILE, RunRecord
 from seqadapt.stage_checkpoint import (
     START_AGAIN, StageCheckpoint, has_checkpoint, install_checkpoint, load_checkpoint, save_checkpoint,
 )
@@ -74,7 +74,7 @@ class CheckpointResume(StreamCallback):
             carry_records(run, previous, checkpoint)
             run.record.resumed["tasks_added"] = added_tasks(run, previous)
         if unreadable is not None:
-            keep_aside(run.output_dir / "results.json", unreadable)
+            keep_aside(run.output_dir / RESULTS_FILE, unreadable)
         if is_rank_zero():
             keep_config_in_step(run)
             if run.record.completed_stages:
@@ -97,7 +97,7 @@ def check_fits(run: StreamRun, checkpoint: StageCheckpoint, previous: RunRecord 
                             f"{run.record.backbone_sha256[:12]}…: resume with the run's own backbone")
     owner = previous.run_id if previous is not None else None
     if owner is not None and manifest["run_id"] not in (None, owner):
-        raise ArtefactError(f"{where} was written by run {manifest['run_id']}, but {run.output_dir}/results.json "
+        raise ArtefactError(f"{where} was written by run {manifest['run_id']}, but {run.output_dir / RESULTS_FILE} "
                             f"belongs to run {owner}: it was copied in from another run's folder")
 
 
@@ -153,10 +153,10 @@ def carry_records(run: StreamRun, previous: RunRecord | None, checkpoint: StageC
             rebuilt += differences(widened(old_row, previous, width), record.score_matrix[index], f"score_matrix[{index}]")
         if len(previous.stages) > checkpoint.stage:
             log.warning("resume: %s records %d stage(s), the checkpoint %d: stage %d onwards trains again",
-                        run.output_dir / "results.json", len(previous.stages), checkpoint.stage, checkpoint.stage + 1)
+                        run.output_dir / RESULTS_FILE, len(previous.stages), checkpoint.stage, checkpoint.stage + 1)
     if rebuilt:
         log.warning("resume: %s differs from the checkpoint in %s: %s. Took the checkpoint's (re-verified just now).",
-                    run.output_dir / "results.json", checkpoint.directory, "; ".join(path for path, _ in rebuilt[:8]))
+                    run.output_dir / RESULTS_FILE, checkpoint.directory, "; ".join(path for path, _ in rebuilt[:8]))
     record.resumed = {"stages_restored": checkpoint.stage, "from": "checkpoint",
                       "verification": {"tasks": list(run.module.tasks), "outputs_identical": True},
                       "rebuilt_from_checkpoint": [path for path, _ in rebuilt]}
