@@ -30,7 +30,7 @@ from bench.common import (
     BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, TASK, build_module, interleaved_medians, logits_of, progress, random_batch,
     train_step_fn,
 )
-from bench import families, methods
+from bench import families, long_stream, long_stream_report, methods
 from bench.selection_cost import bench_selection
 from bench.selection_cost import markdown as selection_markdown
 from seqadapt import __version__
@@ -427,6 +427,9 @@ def to_markdown(results: dict[str, Any]) -> str:
     lines += ["", f"Per-task artefact (adapters, head and class prototypes, fp32 safetensors) vs the MiniLM backbone's "
               f"{a['backbone_bytes']:,} bytes: {sizes}.", "", "| target | measured | holds |", "|---|---|---|"]
     lines += [f"| {v['target']} | {v['measured']:.3f} | {'yes' if v['holds'] else 'NO'} |" for v in results["verdicts"]]
+    if results.get("long_stream"):  # its own report, one heading level down
+        lines += ["", *("#" + line if line.startswith("#") else line
+                        for line in long_stream_report.markdown(results["long_stream"]).splitlines())]
     return "\n".join(lines) + "\n"
 
 
@@ -474,6 +477,8 @@ def main(argv: list[str] | None = None) -> None:
                         choices=list(families.FAMILY_BACKBONES),
                         help="other model families, one row each at seq len 64 (bench.families); none: leave out")
     parser.add_argument("--skip-methods", action="store_true", help="leave out the per-task methods (bench.methods)")
+    parser.add_argument("--long-stream", action="store_true",
+                        help="also run the 50-task stream (bench.long_stream, about 35 minutes on 2 CPU cores)")
     parser.add_argument("--memory-child", nargs=4, metavar=("BACKBONE", "STRATEGY", "SEQ_LEN", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -509,6 +514,9 @@ def main(argv: list[str] | None = None) -> None:
         progress(f"guard cost: a stream of {max(args.guard_tasks)} tiny tasks")
         results["guard"] = bench_guard(tuple(sorted(args.guard_tasks)), 64, 32, Path(tmp))
         results["artefact"] = bench_artefact(Path(tmp))
+    if args.long_stream:
+        progress("long stream: experiment=long_stream, 50 tasks")
+        results["long_stream"] = long_stream.bench_long_stream(long_stream.parse_args([]))
     results["verdicts"] = verdicts(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

@@ -178,8 +178,10 @@ def with_unigram(weight: float, smoothing: float = 0.1) -> Scorer:
 
 
 def gaussian_bytes(d: int, k: int, blocks: int = 1) -> int:
-    """float32 bytes of k counts, k means of d numbers and ``blocks`` square scatter blocks covering d."""
-    return 4 * (k + k * d + blocks * (d // blocks) ** 2)
+    """float32 bytes of k counts, k means of d numbers and ``blocks`` symmetric scatter blocks covering d, each
+    stored as its upper triangle as seqadapt stores them."""
+    m = d // blocks
+    return 4 * (k + k * d + blocks * m * (m + 1) // 2)
 
 
 def alternatives(stream: Stream) -> dict[str, tuple[Scorer, int]]:

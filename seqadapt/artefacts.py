@@ -67,9 +67,11 @@ from seqadapt.data.tasks import TaskSpec
 from seqadapt.io import atomic_write, fsync_dir
 from seqadapt.model import SeqAdaptModule, parameter_budget
 from seqadapt.record import TaskEvaluation
+from seqadapt.selection.statistics import packed_statistics
 from seqadapt.untrusted_json import UntrustedJsonError, check_type, parse_json_object, read_bounded
 
-FORMAT_VERSION = 3  # 2: a task's tensors include its class prototypes; 3: its selection statistics
+FORMAT_VERSION = 4  # 2: a task's tensors include its class prototypes; 3: its selection statistics; 4: their
+READABLE_FORMATS = (3, 4)  # symmetric sums stored packed (format 3's whole ones are packed when installed)
 RUN_CONFIG = "run_config.yaml"
 ARTEFACTS = "artefacts"
 WEIGHTS_FILE = "adapter.safetensors"
@@ -322,7 +324,7 @@ def read_manifest(directory: Path) -> Manifest:
         manifest = parse_json_object(data, str(path))
     except UntrustedJsonError as err:
         raise CorruptArtefactError(f"{err}; the artefact is damaged.", directory) from err
-    if (directory / SEAL_FILE).is_file() or manifest.get("format_version") == FORMAT_VERSION:
+    if (directory / SEAL_FILE).is_file() or manifest.get("format_version") in READABLE_FORMATS:
         check_seal(directory, data)
     check_format_version(path, manifest)
     check_contents(path, manifest)
@@ -355,7 +357,7 @@ def check_contents(path: Path, manifest: dict[str, Any]) -> None:
 def check_format_version(path: Path, manifest: dict[str, Any]) -> None:
     """Refuse a manifest of another format, saying which seqadapt reads it."""
     version, written = manifest.get("format_version"), manifest.get("seqadapt_version")
-    if version == FORMAT_VERSION:
+    if version in READABLE_FORMATS:
         return
     if isinstance(version, int) and version > FORMAT_VERSION:
         fix = "Upgrade seqadapt to load it (pip install -U seqadapt)."
@@ -365,7 +367,7 @@ def check_format_version(path: Path, manifest: dict[str, Any]) -> None:
         fix = (f"Serve it with {by}{install}, or run the stream again with this seqadapt, in a new folder, to write "
                "artefacts it can load.")
     raise ArtefactError(
-        f"{path} has format_version {version!r}; this seqadapt ({__version__}) reads version {FORMAT_VERSION}. {fix}"
+        f"{path} has format_version {version!r}; this seqadapt ({__version__}) reads versions {' and '.join(map(str, READABLE_FORMATS))}. {fix}"
     )
 
 
@@ -472,6 +474,7 @@ def install_task(module: SeqAdaptModule, artefact: TaskArtefact) -> None:
         )
     module.add_task(artefact.spec)
     try:
-        module.tensors.load(artefact.spec.name, artefact.tensors)
+        tensors = artefact.tensors if artefact.manifest["format_version"] >= 4 else packed_statistics(artefact.tensors)
+        module.tensors.load(artefact.spec.name, tensors)
     except ValueError as err:  # the task is added but holds fresh tensors: the caller must drop this module
         raise ArtefactError(f"artefact {artefact.directory} does not fit the model: {err}") from None

@@ -121,6 +121,7 @@ def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
         build_module(cfg, backbone), tasks, backbone.tokenizer, make_trainer=make_trainer, output_dir=output_dir,
         loaders=LoaderConfig(max_length=data.max_length, batch_size=data.batch_size, eval_batch_size=data.eval_batch_size),
         seed=cfg.seed, guard_mode=cfg.guard.mode, full_check_every=cfg.guard.get("full_check_every", 1),
+        rotating=cfg.guard.get("rotating", 0),
         selectors=list(cfg.selection.selectors),
         reference_accuracy=container(cfg.reference_accuracy) if cfg.reference_accuracy else None,
         backbone_name=backbone.name, resume=bool(cfg.resume),

@@ -64,6 +64,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optim.warmup_ratio": _real(0.0, 1.0),
     "guard.mode": _one_of("strict", "report"),
     "guard.full_check_every": _whole(1, optional=True),
+    "guard.rotating": _or_absent(_whole(0)),
     "trainer.max_epochs": _whole(1),
     "data.drop_leaked": ((lambda v: v is None or isinstance(v, bool)), "true or false"),
     "selection.shrinkage": _or_absent(_real(0.0, 1.0)),

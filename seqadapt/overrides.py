@@ -68,6 +68,7 @@ RULES: dict[str, Kind] = {
     TASK_SIZES: "stage",  # a new task's own sizes; an earlier task's are refused (see kind_of)
     # what is measured and reported
     "selection.selectors": "report", "reference_accuracy": "report", "guard.full_check_every": "report",
+    "guard.rotating": "report",
     # this invocation's own
     "callbacks": "invocation", "logger": "invocation", "verbose": "invocation", "resume": "invocation",
 }

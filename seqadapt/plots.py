@@ -15,6 +15,8 @@ import numpy as np  # noqa: E402
 from seqadapt.io import atomic_write  # noqa: E402
 from seqadapt.record import RunRecord  # noqa: E402
 
+LABELLED_TASKS = 12  # beyond: a long stream's plots drop cell values and legends and shrink, so they stay legible
+# and redrawing them after each stage does not grow with the square of the number of tasks
 PLOT_FILES = {
     "score_matrix": "score_matrix.png",
     "score_curves": "score_curves.png",
@@ -43,13 +45,15 @@ def score_heatmap(results: RunRecord, path: Path) -> Path:
     """``R[i][j]`` with values written in the cells; rows are stages, columns tasks."""
     matrix = _matrix(results)
     tasks = results.tasks
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(tasks), 1.2 + 0.7 * len(matrix)))
+    long = len(tasks) > LABELLED_TASKS
+    cell = (0.22, 0.22) if long else (1.3, 0.7)
+    fig, ax = plt.subplots(figsize=(1.6 + 2 * long + cell[0] * len(tasks), 1.2 + 2 * long + cell[1] * len(matrix)))
     image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
     for (i, j), value in np.ndenumerate(matrix):
-        if not np.isnan(value):
+        if not long and not np.isnan(value):
             ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value < 0.6 else "black")
-    ax.set_xticks(range(len(tasks)), results.labelled(), rotation=30, ha="right")
-    ax.set_yticks(range(len(matrix)), _stage_labels(results))
+    ax.set_xticks(range(len(tasks)), results.labelled(), rotation=30 + 60 * long, ha="right", fontsize=6 if long else None)
+    ax.set_yticks(range(len(matrix)), _stage_labels(results), fontsize=6 if long else None)
     ax.set_xlabel("evaluated task")
     ax.set_ylabel("after training stage")
     ax.set_title(f"Score matrix {results.strategy}  ACC={results.metrics.get('acc', float('nan')):.3f}")
@@ -65,7 +69,8 @@ def _save_stage_lines(fig: plt.Figure, ax: plt.Axes, ylabel: str, title: str, pa
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if len(ax.get_lines()) <= 2 * LABELLED_TASKS:  # a legend of a long stream's every task would hide the plot
+        ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
     return path
@@ -79,8 +84,11 @@ def score_curves(results: RunRecord, path: Path) -> Path:
     for j, task in enumerate(results.labelled()):
         column = matrix[:, j]
         seen = ~np.isnan(column)
-        ax.plot(stages[seen], column[seen], marker="o", label=task)
-    ax.set_xticks(stages, _stage_labels(results), rotation=20, ha="right")
+        ax.plot(stages[seen], column[seen], marker="o" if len(matrix) <= LABELLED_TASKS else None, label=task)
+    if len(matrix) <= LABELLED_TASKS:
+        ax.set_xticks(stages, _stage_labels(results), rotation=20, ha="right")
+    else:
+        ax.set_xlabel("stage")
     return _save_stage_lines(fig, ax, "test score (each task's metric)", "Score of each task across stages", path)
 
 
@@ -96,7 +104,10 @@ def task_selection_curves(results: RunRecord, path: Path) -> Path:
         ax.plot(x, [r["task_id_accuracy"] for r in records], color=color, marker="o", label=f"{selector}: task ID")
         ax.plot(x, [r["accuracy"] for r in records], color=color, marker="s", linestyle="--",
                 label=f"{selector}: accuracy without task IDs")
-    ax.set_xticks(x, [f"{s.stage}. {s.task}" for s in stages], rotation=20, ha="right")
+    if len(stages) <= LABELLED_TASKS:
+        ax.set_xticks(x, [f"{s.stage}. {s.task}" for s in stages], rotation=20, ha="right")
+    else:
+        ax.set_xlabel("stage")
     return _save_stage_lines(fig, ax, "mean over tasks seen so far", "Inference without task IDs", path)
 
 

@@ -26,7 +26,7 @@ from seqadapt.untrusted_json import UntrustedJsonError, check_type, construct, k
 SCHEMA_VERSION = 3
 RESULTS_FILE = "results.json"
 MAX_RESULTS_BYTES = 256 * 2**20  # a 100-task stream's file is a few MB; a larger one is refused unread
-CheckKind = Literal["full", "tensors"]
+CheckKind = Literal["full", "rotating", "tensors"]
 
 
 class RecordError(ValueError):
@@ -67,6 +67,7 @@ class GuardVerdict:
     checked: list[str]
     violations: list[str] = field(default_factory=list)
     kind: CheckKind = "full"
+    re_evaluated: list[str] = field(default_factory=list)  # a rotating check's re-evaluated tasks (of ``checked``)
 
     @property
     def passed(self) -> bool:
@@ -96,13 +97,14 @@ class StageRecord:
     train_seconds: float
     train_processes: int
     eval_seconds: float
-    guard_seconds: float
+    guard_seconds: float  # the stage's own check; at the last stage, ``end_check_seconds`` completes the full one
     evaluations: list[TaskEvaluation]
     carried: dict[str, float]
     guard: GuardVerdict
     selection_seconds: float = 0.0
     task_selection: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    end_check_seconds: float = 0.0
 
     def scores(self) -> dict[str, float]:
         """Every task's score after this stage: evaluated now or carried over by a tensor check."""

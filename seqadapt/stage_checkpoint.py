@@ -28,6 +28,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from seqadapt.artefacts import ArtefactError, confined, load_tensors
 from seqadapt.io import atomic_write, atomic_write_json
+from seqadapt.selection.statistics import packed_statistics
 from seqadapt.model.checkpoint import without_frozen_backbone
 from seqadapt.record import StageRecord
 from seqadapt.untrusted_json import UntrustedJsonError, check_type, read_json_object
@@ -166,7 +167,10 @@ def install_checkpoint(module: SeqAdaptModule, checkpoint: StageCheckpoint) -> N
     """Copy the checkpoint's tensors into ``module`` (its tasks already added): every name, shape and dtype
     must be the module's, and every tensor the module may have changed must be there."""
     expected = changeable_state(module)
-    saved = checkpoint.tensors
+    try:  # one written before the selection sums were stored packed holds them whole
+        saved = packed_statistics(checkpoint.tensors)
+    except ValueError as err:
+        raise ArtefactError(f"the checkpoint in {checkpoint.directory} does not fit the model: {err}") from None
     missing, unknown = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
     wrong = [f"{key} {tuple(saved[key].shape)} {saved[key].dtype}, the model has {tuple(value.shape)} {value.dtype}"
              for key, value in expected.items() if key in saved and (saved[key].shape != value.shape

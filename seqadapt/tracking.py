@@ -74,6 +74,7 @@ class WandbTracker(StreamCallback):
             "stage/train_seconds": stage.train_seconds,
             "stage/eval_seconds": stage.eval_seconds,
             "stage/guard_seconds": stage.guard_seconds,
+            "stage/end_check_seconds": stage.end_check_seconds,
             "stage/selection_seconds": stage.selection_seconds,
         }
         record.update({f"stage/score/{task}": score for task, score in stage.scores().items()})

@@ -404,7 +404,7 @@ def test_artefacts_of_format_versions_1_and_2_are_refused_with_what_to_do(run_co
     with pytest.raises(ArtefactError) as caught:
         read_manifest(directory)
     assert str(caught.value) == (
-        f"{directory / 'manifest.json'} has format_version {version}; this seqadapt ({__version__}) reads version 3. "
+        f"{directory / 'manifest.json'} has format_version {version}; this seqadapt ({__version__}) reads versions 3 and 4. "
         "Serve it with seqadapt 0.4.0 (pip install 'seqadapt==0.4.0'), or run the stream again with this seqadapt, "
         "in a new folder, to write artefacts it can load."
     )
@@ -412,8 +412,8 @@ def test_artefacts_of_format_versions_1_and_2_are_refused_with_what_to_do(run_co
 
 def test_a_newer_format_asks_for_an_upgrade(run_copy):
     directory = task_artefact_dir(run_copy, "colors")
-    reseal(directory, {**read_manifest(directory), "format_version": 4})
-    with pytest.raises(ArtefactError, match=r"has format_version 4; .*Upgrade seqadapt to load it \(pip install -U seqadapt\)"):
+    reseal(directory, {**read_manifest(directory), "format_version": 5})
+    with pytest.raises(ArtefactError, match=r"has format_version 5; .*Upgrade seqadapt to load it \(pip install -U seqadapt\)"):
         read_manifest(directory)
 
 
@@ -448,3 +448,4 @@ def test_tensors_that_do_not_fit_are_an_artefact_error(finished_run):
     with pytest.raises(ArtefactError, match=r"artefacts/colors does not fit the model: saved tensors do not fit task "
                                             r"'colors' as configured: missing \["):
         install_task(module, TaskArtefact(artefact.directory, artefact.manifest, tensors={}))
+

@@ -44,7 +44,7 @@ def test_every_section_measures_and_the_report_states_each_target(tiny_bench, tm
     for row in selection["rows"]:
         assert set(row["ms_per_1000"]) == {"told the task", "entropy", "calibrated_entropy", "prototype", "mahalanobis", "ranpac"}
         assert all(ms > 0 for ms in row["ms_per_1000"].values())
-    assert selection["bytes_per_task"]["gram"] == 32 * 32 * 4
+    assert selection["bytes_per_task"]["gram"] == 32 * 33 // 2 * 4  # symmetric: its upper triangle, float32
     assert "Serving without task IDs" in (tmp_path / "results.md").read_text()
     (mixed,) = results["mixed"]
     assert mixed["argmax_equal"] and mixed["max_abs_diff"] < 1e-4 and mixed["seconds"]["mixed"] > 0
@@ -121,3 +121,26 @@ def test_the_families_section_measures_a_decoder_and_an_encoder_decoder(monkeypa
     shares = {row["model"]: row for row in json.loads((tmp_path / "results.json").read_text())["shares"]}
     assert shares["gpt2"]["backbone_params"] == 124_439_808 and shares["t5-small"]["backbone_params"] == 60_506_624
     assert shares["t5-small"]["adapter_slots"] == 2 * 2 * 6  # two per layer, encoder and decoder
+
+
+def test_the_long_stream_bench_measures_every_stage_and_serving(tmp_path):
+    """bench.long_stream on the first three tasks of tasks=long50 and a tiny random backbone: one cost row per
+    stage from its CostLog callback, the rotation the plan prescribes (stage 2 re-evaluates intent_recognition,
+    the last stage ends with the full check), and serving measured in a fresh process."""
+    from bench import long_stream
+
+    long_stream.main(["--tasks", "3", "--train", "16", "--val", "8", "--test", "8", "--out", str(tmp_path),
+                      "backbone=tiny_random", "selection.selectors=[mahalanobis]"])
+    results = json.loads((tmp_path / "results.json").read_text())
+    stages = results["stages"]
+    assert [row["task"] for row in stages] == ["intent_recognition", "implicatures", "disfl_qa"]
+    assert [row["guard_kind"] for row in stages] == ["full", "rotating", "full"]
+    assert stages[1]["re_evaluated"] == ["intent_recognition"] and stages[2]["end_check_seconds"] > 0
+    assert all(row["passed"] and row["wall_seconds"] > row["train_seconds"] > 0 for row in stages)
+    assert [row["run_bytes"] for row in stages] == sorted(row["run_bytes"] for row in stages)
+    serving = results["serving"]
+    assert serving["load"]["tasks"] == 3 and serving["load"]["artefact_read_seconds"] > 0
+    assert serving["batch"]["rows"] == 32 and serving["batch"]["told_seconds"] > 0
+    assert [row["tasks"] for row in serving["selection_by_candidates"]] == [3]
+    text = (tmp_path / "results.md").read_text()
+    assert "| target | measured | holds |" in text and (tmp_path / "cost_vs_tasks.png").stat().st_size > 0

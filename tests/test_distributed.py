@@ -74,7 +74,7 @@ def test_ddp_leaves_frozen_and_earlier_task_tensors_unwritten_so_tensor_checks_p
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     stages = json.loads((out / "results.json").read_text())["stages"]
-    assert [(s["guard"]["kind"], s["guard"]["passed"]) for s in stages] == [("full", True), ("tensors", True), ("full", True)]
+    assert [(s["guard"]["kind"], s["guard"]["passed"]) for s in stages] == [("full", True), ("rotating", True), ("full", True)]
     assert [s["train_processes"] for s in stages] == [2, 2, 2]
 
 

@@ -12,10 +12,11 @@ import yaml
 from safetensors.torch import load_file, save
 
 from seqadapt import preservation
-from seqadapt.artefacts import REFERENCE_FILE, task_artefact_dir
+from seqadapt.artefacts import REFERENCE_FILE, read_manifest, task_artefact_dir
 from seqadapt.comparison import Tolerance
 from seqadapt.lock import RunLock, RunLockedError
 from seqadapt.preservation import VerifyUsageError, check_run
+from seqadapt.selection.statistics import unpacked
 from seqadapt.versions import write_retired
 from tests.preserved_run import TASKS, finished_run, run_copy  # noqa: F401  (fixtures)
 from tests.test_artefacts import reseal
@@ -193,3 +194,21 @@ def test_a_retired_task_is_not_checked_and_asking_for_it_says_how_to_serve_it_ag
     with pytest.raises(VerifyUsageError, match=r"task 'animals' of .* is retired \(version 1, since 2026-01-01 "
                                                r"00:00:00\).*seqadapt-task restore"):
         check_run(run_copy, ["animals"])
+
+
+def test_a_format_3_artefact_with_whole_selection_sums_still_verifies_and_serves(run_copy):
+    """Format 3 (seqadapt before the sums were packed) stored scatter and gram as whole symmetric matrices: such a
+    folder, rewritten here as that seqadapt wrote it, must still load and pass seqadapt-verify exactly, the
+    selection fingerprint its manifest recorded then included."""
+    directory = task_artefact_dir(run_copy, "colors")
+    manifest = read_manifest(directory)
+    weights = directory / manifest["weights"]["file"]
+    tensors = load_file(weights)
+    whole = {key: unpacked(t) if key.endswith((".scatter", ".gram")) else t for key, t in tensors.items()}
+    assert whole["selection.tasks.colors.scatter"].dim() == 2
+    weights.write_bytes(save(whole))
+    data = weights.read_bytes()
+    manifest["weights"] = {**manifest["weights"], "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    reseal(directory, {**manifest, "format_version": 3})
+    check = check_run(run_copy)
+    assert check.passed and {c.comparison for c in check.tasks} == {"exact"}, check.failure_report()

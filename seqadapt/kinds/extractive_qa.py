@@ -23,7 +23,7 @@ from transformers import PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.kinds import text_inputs
-from seqadapt.kinds.base import HeadContext, RequestError, TaskKind
+from seqadapt.kinds.base import HeadContext, RequestError, TaskKind, mapped
 from seqadapt.kinds.collate import PadCollator
 from seqadapt.kinds.spans import Span, decode
 from seqadapt.kinds.squad_metric import squad_scores
@@ -136,8 +136,8 @@ class ExtractiveQAKind(TaskKind):
             kept = first_windows(spec, encoded["overflow_to_sample_mapping"], max_length)
             return window_targets(encoded, batch, indices, kept)
 
-        return rows.map(windows, batched=True, batch_size=ROWS_PER_MAP, with_indices=True,
-                        remove_columns=rows.column_names)
+        return mapped(rows, windows, batched=True, batch_size=ROWS_PER_MAP, with_indices=True,
+                      remove_columns=rows.column_names)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> PadCollator:
         return PadCollator(tokenizer)

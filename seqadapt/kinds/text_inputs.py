@@ -9,7 +9,7 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
-from seqadapt.kinds.base import RequestError
+from seqadapt.kinds.base import RequestError, mapped
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
@@ -40,7 +40,8 @@ def text_columns(spec: TaskSpec, rows: Dataset, split: str, keep: list[int]) -> 
     """The canonical text column(s) of the rows ``keep``, checked to exist."""
     keys = {field: ("text_fields" if spec.text_fields else "text_field") for field in spec.inputs}
     require_columns(spec, rows, split, keys)
-    return {column: [str(rows[field][i]) for i in keep] for column, field in zip(COLUMNS, spec.inputs)}
+    columns = {column: rows[field][:] for column, field in zip(COLUMNS, spec.inputs)}  # read once: a row at a time
+    return {column: [str(values[i]) for i in keep] for column, values in columns.items()}  # is slow (datasets 5)
 
 
 def joined(rows: Dataset) -> list[str]:
@@ -62,7 +63,7 @@ def encode_texts(rows: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: 
         return tokenizer(batch["text"], batch["text_pair"] if pair else None, truncation=True, max_length=max_length)
 
     columns = [column for column in COLUMNS if column in rows.column_names]
-    return rows.map(tokenize, batched=True, remove_columns=columns).rename_column("label", "labels")
+    return mapped(rows, tokenize, batched=True, remove_columns=columns).rename_column("label", "labels")
 
 
 def text_request(

@@ -26,7 +26,7 @@ from transformers import PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.families.generation import IGNORE, greedy, require_language_model, target_logits
-from seqadapt.kinds.base import HeadContext, TaskKind
+from seqadapt.kinds.base import HeadContext, TaskKind, mapped
 from seqadapt.kinds.collate import PadCollator
 from seqadapt.kinds.squad_metric import exact_match
 from seqadapt.kinds.text_inputs import request_texts, require_columns
@@ -214,7 +214,7 @@ class TextToTextKind(TaskKind):
             return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"],
                     "labels": [ids + [tokenizer.eos_token_id] for ids in targets]}
 
-        return rows.map(tokenize, batched=True, remove_columns=rows.column_names)
+        return mapped(rows, tokenize, batched=True, remove_columns=rows.column_names)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> PadCollator:
         return PadCollator(tokenizer)

@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from seqadapt.errors import TaskDataError, TaskDefinitionError
 from seqadapt.kinds import entities
-from seqadapt.kinds.base import HeadContext, RequestError, TaskKind, warn_unseen
+from seqadapt.kinds.base import HeadContext, RequestError, TaskKind, mapped, warn_unseen
 from seqadapt.kinds.classification import normalised_entropy
 from seqadapt.kinds.collate import PadCollator
 from seqadapt.kinds.text_inputs import require_columns
@@ -129,7 +129,7 @@ class TokenClassificationKind(TaskKind):
             ]
             return encoded
 
-        return rows.map(tokenize, batched=True, remove_columns=rows.column_names)
+        return mapped(rows, tokenize, batched=True, remove_columns=rows.column_names)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> PadCollator:
         return PadCollator(tokenizer)

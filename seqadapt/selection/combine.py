@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seqadapt.selection.statistics import TaskStatistics
+from seqadapt.selection.statistics import TaskStatistics, unpacked
 
 JITTER = 1e-6  # relative to the mean variance
 
@@ -19,13 +19,16 @@ JITTER = 1e-6  # relative to the mean variance
 @dataclass(frozen=True)
 class ClassModel:
     """Per class column c of all candidates: ``owner[c]`` (its task's position), whether it was ``seen``, and
-    what scores it: class means and a precision matrix (Gaussian) or ridge weights (RanPAC)."""
+    what scores it: class means, the precision matrix P, P times each mean and each mean's m^T P m (Gaussian;
+    computed once per model, not per batch), or ridge weights (RanPAC)."""
 
     owner: torch.Tensor
     seen: torch.Tensor
     means: torch.Tensor | None = None
     precision: torch.Tensor | None = None
     weights: torch.Tensor | None = None
+    weighted_means: torch.Tensor | None = None
+    mean_norms: torch.Tensor | None = None
 
 
 def _columns(stats: list[TaskStatistics]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,12 +42,23 @@ def best_per_task(scores: torch.Tensor, model: ClassModel, tasks: int) -> torch.
     return torch.stack([scores[:, model.owner == t].amax(dim=1) for t in range(tasks)], dim=1)
 
 
-def pooled_covariance(stats: list[TaskStatistics]) -> torch.Tensor:
-    """The within-class covariance shared by every class of every task: their scatter summed, over the examples
-    less one per class seen (float64)."""
+def summed(stats: list[TaskStatistics], buffer: str, total: torch.Tensor | None = None) -> torch.Tensor:
+    """``total`` (float64; ``None``: nothing yet) plus each task's packed ``buffer`` (``scatter`` or ``gram``), in
+    order: O(d^2) per task, and the same bits whether summed at once or a task at a time."""
+    for s in stats:
+        total = s.get_buffer(buffer).double() if total is None else total + s.get_buffer(buffer).double()
+    if total is None:
+        raise ValueError("no tasks to sum statistics over")
+    return total
+
+
+def pooled_covariance(stats: list[TaskStatistics], scatter: torch.Tensor | None = None) -> torch.Tensor:
+    """The within-class covariance shared by every class of every task: their scatter summed (``scatter``: that
+    sum, packed, where the caller keeps it), over the examples less one per class seen (float64)."""
     examples = sum(float(s.counts.sum()) for s in stats)
     classes = sum(int(s.seen.sum()) for s in stats)
-    return sum(s.scatter.double() for s in stats) / max(examples - classes, 1.0)
+    total = summed(stats, "scatter") if scatter is None else scatter
+    return unpacked(total) / max(examples - classes, 1.0)
 
 
 def shrink(covariance: torch.Tensor, shrinkage: float) -> torch.Tensor:
@@ -56,23 +70,22 @@ def shrink(covariance: torch.Tensor, shrinkage: float) -> torch.Tensor:
     return (1 - shrinkage) * covariance + (shrinkage + JITTER) * scale * identity
 
 
-def gaussian_model(stats: list[TaskStatistics], shrinkage: float) -> ClassModel:
-    """Class means with one covariance shared by every class of every task (:func:`pooled_covariance`), shrunk
-    by ``shrinkage`` (:func:`shrink`)."""
+def gaussian_model(stats: list[TaskStatistics], shrinkage: float, scatter: torch.Tensor | None = None) -> ClassModel:
+    """Class means with one covariance shared by every class of every task (:func:`pooled_covariance`, from
+    ``scatter`` where the caller keeps the sum), shrunk by ``shrinkage`` (:func:`shrink`)."""
     owner, seen = _columns(stats)
-    precision = torch.cholesky_inverse(torch.linalg.cholesky(shrink(pooled_covariance(stats), shrinkage)))
+    precision = torch.cholesky_inverse(torch.linalg.cholesky(shrink(pooled_covariance(stats, scatter), shrinkage)))
     means = torch.cat([s.centroids.double() for s in stats])
-    return ClassModel(owner, seen, means=means, precision=precision)
+    weighted = means @ precision
+    return ClassModel(owner, seen, means=means, precision=precision, weighted_means=weighted,
+                      mean_norms=(weighted * means).sum(dim=1))
 
 
 def mahalanobis_scores(features: torch.Tensor, model: ClassModel, tasks: int) -> torch.Tensor:
-    """[B, T]: minus the smallest squared Mahalanobis distance from each row to a class mean of each task."""
-    x, means, precision = features.double(), model.means, model.precision
-    distance = (
-        ((x @ precision) * x).sum(dim=1, keepdim=True)
-        - 2 * (x @ precision @ means.T)
-        + ((means @ precision) * means).sum(dim=1)
-    )
+    """[B, T]: minus the smallest squared Mahalanobis distance from each row to a class mean of each task:
+    x^T P x - 2 x^T (P m) + m^T P m, one B x d x d product per batch whatever the number of classes."""
+    x = features.double()
+    distance = ((x @ model.precision) * x).sum(dim=1, keepdim=True) - 2 * (x @ model.weighted_means.T) + model.mean_norms
     return best_per_task(-distance, model, tasks)
 
 
@@ -80,7 +93,7 @@ def ridge_model(stats: list[TaskStatistics], ridge: float) -> ClassModel:
     """RanPAC's class weights (G + lambda I)^-1 Q over every candidate's classes, G and Q summed over tasks;
     lambda is ``ridge`` times G's mean diagonal, so it means the same whatever the features' scale."""
     owner, seen = _columns(stats)
-    gram = sum(s.gram.double() for s in stats)
+    gram = unpacked(summed(stats, "gram"))
     targets = torch.cat([s.ridge_targets.double() for s in stats], dim=1)
     m = gram.shape[0]
     regulariser = ridge * gram.trace() / m * torch.eye(m, dtype=torch.float64, device=gram.device)

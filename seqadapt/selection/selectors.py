@@ -102,7 +102,8 @@ class MahalanobisSelector:
         state, candidates = batch.module.selection, batch.candidates
         stats = state.require_fitted(candidates, self.name)
         shrinkage = state.config.shrinkage
-        model = state.combined((self.name, tuple(candidates), shrinkage), candidates, lambda: gaussian_model(stats, shrinkage))
+        model = state.combined((self.name, tuple(candidates), shrinkage), candidates,
+                               lambda: gaussian_model(stats, shrinkage, state.pooled_scatter(candidates)))
         return mahalanobis_scores(batch.features, model, len(candidates)).float()
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from seqadapt.backbone import tensors_sha256
 from seqadapt.selection.config import SelectionConfig, resolve_layers
 from seqadapt.selection.projection import RandomProjection
+from seqadapt.selection.combine import summed
 from seqadapt.selection.statistics import TaskStatistics
 
 
@@ -32,6 +33,7 @@ class SelectionState(nn.Module):
         self.tasks = nn.ModuleDict()
         self.projection = RandomProjection(self.feature_size, config.projection_dim, config.projection_seed)
         self._combined: dict[tuple, tuple[tuple, Any]] = {}
+        self._scatter: tuple[tuple[str, ...], tuple, torch.Tensor] | None = None  # tasks, their versions, sum
 
     def add_task(self, name: str, num_classes: int, device: torch.device) -> None:
         self.tasks[name] = TaskStatistics(self.feature_size, num_classes, self.config.projection_dim).to(device)
@@ -42,7 +44,7 @@ class SelectionState(nn.Module):
     def sha256(self, name: str) -> str:
         """Fingerprint of what selection reads for task ``name``: its statistics and the projection they were
         made with (a different W would make its Gram matrix meaningless), for the guard's full check."""
-        own = dict(self.tasks[name].named_buffers())
+        own = self.tasks[name].unpacked()
         if self.config.projection_dim:
             own["projection.weight"] = self.projection.weight
         return tensors_sha256(own)
@@ -63,9 +65,27 @@ class SelectionState(nn.Module):
 
     def combined(self, key: tuple, names: list[str], compute: Callable[[], Any]) -> Any:
         """``compute()`` for ``key`` over tasks ``names``, remembered until one of their statistics changes."""
-        versions = tuple((t.data_ptr(), t._version) for name in names for t in self.tasks[name].buffers())
+        versions = self._versions(names)
         remembered = self._combined.get(key)
         if remembered is None or remembered[0] != versions:
             remembered = (versions, compute())
             self._combined[key] = remembered
         return remembered[1]
+
+    def pooled_scatter(self, names: list[str]) -> torch.Tensor:
+        """The tasks' within-class scatter summed in order (packed, float64), for the shared covariance. When
+        ``names`` begins with the tasks summed last time and none of their statistics changed, only the tasks
+        added since are summed in: O(d^2) per new task rather than O(T d^2), with the same bits as a sum
+        from scratch (:func:`~seqadapt.selection.combine.summed`)."""
+        kept, versions = self._scatter, self._versions(names)
+        start = 0
+        if kept is not None and tuple(names[:len(kept[0])]) == kept[0] and versions[:len(kept[1])] == kept[1]:
+            start = len(kept[0])
+        total = summed([self.tasks[name] for name in names[start:]], "scatter", kept[2] if start else None) \
+            if start < len(names) else kept[2]
+        self._scatter = (tuple(names), versions, total)
+        return total
+
+    def _versions(self, names: list[str]) -> tuple:
+        """Where each buffer of ``names``' statistics lives and its count of in-place writes, in order."""
+        return tuple((t.data_ptr(), t._version) for name in names for t in self.tasks[name].buffers())

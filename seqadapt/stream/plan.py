@@ -58,10 +58,40 @@ def stage_seed(run_seed: int, stage_index: int) -> int:
     return int(np.random.SeedSequence(run_seed, spawn_key=(stage_index,)).generate_state(1)[0])
 
 
-def check_kind(stage: Stage, full_check_every: int | None) -> CheckKind:
-    """Which check of the guard ``stage`` gets under ``guard.full_check_every``: ``full`` (re-evaluate every
-    earlier task) after every k-th stage and always after the last, ``tensors`` between; ``None`` leaves the
-    full check to the last stage alone. A stage with nothing earlier to check (the first) counts as ``full``:
-    it evaluates what it learned, which is all a full check would do there."""
-    due = not stage.earlier or stage.last or (full_check_every is not None and stage.number % full_check_every == 0)
-    return "full" if due else "tensors"
+def check_kind(stage: Stage, full_check_every: int | None, rotating: int = 0) -> CheckKind:
+    """Which check of the guard ``stage`` gets (README "Long streams"): the last stage's is always ``full``, so
+    the stream ends proved; the others get :func:`own_check_kind`."""
+    return "full" if stage.last else own_check_kind(stage.number, full_check_every, rotating)
+
+
+def own_check_kind(number: int, full_check_every: int | None, rotating: int) -> CheckKind:
+    """The check stage ``number`` gets of its own, whether or not it ends the stream: ``full`` (re-evaluate
+    every earlier task) after every k-th stage (``guard.full_check_every``; ``None``: never); between,
+    ``rotating`` (``guard.rotating`` > 0: the tensor check of every earlier task plus the backbone's hash and a
+    re-evaluation of :func:`rotation`'s tasks) or ``tensors`` (the tensor check alone). Stage 1, with nothing
+    earlier to check, counts as ``full``: it evaluates what it learned, which is all a full check would do."""
+    if number == 1 or (full_check_every is not None and number % full_check_every == 0):
+        return "full"
+    return "rotating" if rotating > 0 else "tensors"
+
+
+def rotation(stage: Stage, full_check_every: int | None, rotating: int) -> list[int]:
+    """The positions (in stream order) of the earlier tasks ``stage``'s rotating check re-evaluates: the
+    ``rotating`` re-evaluated longest ago (learning a task and a full check count; ties go to the earlier task).
+
+    A task joins the back of that queue when it is learned and each stage takes ``rotating`` tasks from its
+    front, so with n earlier tasks every one is re-evaluated within ceil(n / rotating) stages, whatever the
+    stream's length, while each stage's cost stays the same. Replayed from the plan alone with each stage's
+    own check (a run's last stage is no exception), so a resumed or grown run rotates as an uninterrupted one."""
+    last: list[int] = []  # per task learned so far: the stage that last evaluated it in full
+    picked: list[int] = []
+    for number in range(1, stage.number + 1):
+        kind, picked = own_check_kind(number, full_check_every, rotating), []
+        if kind == "full":
+            last = [number] * len(last)
+        elif kind == "rotating":
+            picked = sorted(range(len(last)), key=lambda i: (last[i], i))[:rotating]
+            for i in picked:
+                last[i] = number
+        last.append(number)
+    return sorted(picked)

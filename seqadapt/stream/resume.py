@@ -52,6 +52,7 @@ from seqadapt.overrides import run_settings, same
 from seqadapt.record import RESULTS_FILE, GuardVerdict, RecordError, RunRecord, StageRecord, TaskEvaluation
 from seqadapt.saved_config import config_text, load_saved_config
 from seqadapt.stream.callbacks import StreamCallback
+from seqadapt.stream.plan import rotation
 
 if TYPE_CHECKING:
     from seqadapt.stream.run import StreamRun
@@ -274,23 +275,36 @@ def widened(row: Any, previous: RunRecord | None, width: int) -> Any:
 
 def expected_stage(run: StreamRun, index: int, learned: list[TaskEvaluation], old: StageRecord | None) -> StageRecord:
     """Stage ``index``'s record as its artefacts prove it: the tasks learned before it were re-evaluated and
-    unchanged (a full check) or their tensors were (a tensor check, scores carried). Which check ran is taken
-    from the old record when it names one, else from the config. Timings and task selection are the old
-    record's, which no artefact holds."""
+    unchanged (a full check, or a rotating check's share of them) or their tensors were (scores carried). Which
+    check ran, and what a rotating one re-evaluated, is taken from the old record when it names them, else from
+    the config. Timings and task selection are the old record's, which no artefact holds."""
     name, earlier = learned[index].task, learned[:index]
-    kind = old.guard.kind if old is not None and old.guard.kind in ("full", "tensors") else run.verifier.check_kind(
-        run.plan[index])
-    tensors = kind == "tensors" and index > 0
+    kind = old.guard.kind if old is not None and old.guard.kind in ("full", "rotating", "tensors") else \
+        run.verifier.check_kind(run.plan[index])
+    kind = "full" if index == 0 else kind
+    again = {e.task for e in earlier} if kind == "full" else set(_re_evaluated(run, index, kind, old))
     task = run.tasks[index]
     verifiable = {
         "stage": index + 1, "task": name, "train_examples": len(task.train), "test_examples": len(task.test),
-        "evaluations": [learned[index]] if tensors else [*earlier, learned[index]],
-        "carried": {e.task: e.score for e in earlier} if tensors else {},
-        "guard": GuardVerdict(index + 1, name, [e.task for e in earlier], [], "tensors" if tensors else "full"),
+        "evaluations": [*(e for e in earlier if e.task in again), learned[index]],
+        "carried": {e.task: e.score for e in earlier if e.task not in again},
+        "guard": GuardVerdict(index + 1, name, [e.task for e in earlier], [], kind,
+                              [e.task for e in earlier if e.task in again and kind == "rotating"]),
     }
     if old is not None and old.stage == index + 1 and old.task == name:
         return replace(old, **verifiable)
     return StageRecord(train_seconds=0.0, train_processes=0, eval_seconds=0.0, guard_seconds=0.0, **verifiable)
+
+
+def _re_evaluated(run: StreamRun, index: int, kind: str, old: StageRecord | None) -> list[str]:
+    """The earlier tasks a rotating check of stage ``index`` re-evaluated: as its record says, else as the plan
+    rotates them (:func:`~seqadapt.stream.plan.rotation`)."""
+    if kind != "rotating":
+        return []
+    if old is not None and old.guard.kind == "rotating":
+        return old.guard.re_evaluated
+    stage = run.plan[index]
+    return [stage.earlier[i].spec.name for i in rotation(stage, run.verifier.full_check_every, run.verifier.rotating)]
 
 
 def differences(old: Any, new: Any, path: str) -> list[tuple[str, str]]:

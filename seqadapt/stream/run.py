@@ -53,6 +53,7 @@ class StreamRun:
         resume: bool = False,
         run_info: dict[str, Any] | None = None,
         full_check_every: int | None = 1,
+        rotating: int = 0,
         selectors: Sequence[str] = ("entropy", "prototype"),
         callbacks: Sequence[StreamCallback] = (),
         stage_settings: Callable[[list[str]], dict[str, Any]] = lambda names: {},
@@ -61,7 +62,7 @@ class StreamRun:
         self.stage_settings = stage_settings  # what each stage records of the settings it trained with
         self.output_dir = Path(output_dir)
         self.loaders = StreamLoaders(tokenizer, loaders)
-        self.verifier = StageVerifier(module, self.loaders, guard_mode, full_check_every)
+        self.verifier = StageVerifier(module, self.loaders, guard_mode, full_check_every, rotating)
         self.callbacks = standard_callbacks(module.strategy, list(selectors), resume, list(callbacks))
         names = [t.spec.name for t in tasks]
         missing = sorted(set(names) - set(reference_accuracy or {}))
@@ -72,7 +73,7 @@ class StreamRun:
         self.record = RunRecord(
             tasks=names, plan=[[t.spec.name for t in stage.tasks] for stage in self.plan],
             strategy=module.strategy.name, backbone=backbone_name, backbone_sha256=self.verifier.guard.backbone_sha256,
-            seed=seed, guard={"mode": guard_mode, "full_check_every": full_check_every}, selectors=list(selectors),
+            seed=seed, guard={"mode": guard_mode, "full_check_every": full_check_every, "rotating": rotating}, selectors=list(selectors),
             **(run_info or {}),
         )
         self._started = self._stage_started = time.perf_counter()
@@ -129,6 +130,7 @@ class StreamRun:
             stage=stage.number, task=stage.name, train_examples=sum(len(t.train) for t in stage.tasks),
             test_examples=sum(len(t.test) for t in stage.tasks), train_seconds=fitted.seconds,
             train_processes=fitted.processes, eval_seconds=check.eval_seconds, guard_seconds=check.guard_seconds,
+            end_check_seconds=check.end_seconds,
             evaluations=check.evaluations, carried=check.carried, guard=check.verdict,
             settings=self.stage_settings([t.spec.name for t in stage.tasks]),
         )

@@ -81,7 +81,8 @@ class StageLogLine(StreamCallback):
         scores = " ".join(f"{e.task} {e.metric}={e.score:.4f}" for e in record.evaluations if e.task in learned)
         verdict = record.guard
         if verdict.passed:
-            how = "re-evaluated" if verdict.kind == "full" else "tensors"
+            how = {"full": "re-evaluated", "tensors": "tensors"}.get(
+                verdict.kind, f"tensors, backbone hash, {len(verdict.re_evaluated)} re-evaluated")
             guard_text = f"guard ok ({len(verdict.checked)} earlier task(s) unchanged, {how})"
         elif not verdict.checked:  # e.g. fine-tuning's first stage: nothing earlier was at risk yet
             guard_text = "backbone changed (nothing earlier to check)"

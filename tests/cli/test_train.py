@@ -183,6 +183,23 @@ def test_the_families_experiment_is_the_offline_decoder_with_a_text_to_text_task
     assert compose_train(["backbone=pretrained", "backbone.name=gpt2"]).backbone.source == "pretrained"
 
 
+def test_the_long_stream_experiment_is_fifty_offline_tasks_under_the_flat_cost_guard():
+    from seqadapt.data.tasks import available_tasks
+
+    cfg = compose_train(["experiment=long_stream"])
+    order = list(cfg.tasks.order)
+    assert len(order) == len(set(order)) >= 50 and set(order) <= set(available_tasks())
+    assert (cfg.guard.full_check_every, cfg.guard.rotating) == (None, 1) and cfg.data.train_size == 200
+
+
+@pytest.mark.parametrize("strategy", ["finetune", "finetune_top_k", "shared_adapter", "layernorm", "joint", "ewc",
+                                      "lwf", "replay", "agem", "olora"])
+def test_strategies_that_share_weights_re_evaluate_every_earlier_task_every_stage(strategy):
+    """Only re-evaluation measures a change to shared weights (StageVerifier refuses anything else for them)."""
+    assert compose_train([f"strategy={strategy}"]).guard.full_check_every == 1
+    assert compose_train(["strategy=adapter"]).guard.full_check_every is None
+
+
 def test_finetune_top_k_runs_from_the_command_line_and_checks_its_k(toy_task_dir, tmp_path):
     from seqadapt.config_check import ConfigError, check_config
 

@@ -121,3 +121,25 @@ def test_combinations_are_remembered_until_a_task_s_statistics_change():
 def test_layers_the_backbone_does_not_have_are_refused_by_name():
     with pytest.raises(ValueError, match=r"selection.layers \[0, 7\]: \[7\] is not a hidden state of this backbone, which has 3"):
         SelectionState(6, 3, SelectionConfig(layers=(0, 7)))
+
+
+def test_the_pooled_scatter_grows_by_the_new_task_alone_and_equals_a_sum_from_scratch(monkeypatch):
+    from seqadapt.selection import SelectionConfig, SelectionState
+    from seqadapt.selection import state as state_module
+    from seqadapt.selection.statistics import unpacked
+
+    state = SelectionState(hidden_size=4, hidden_states=3, config=SelectionConfig(layers=[-1]))
+    for i, name in enumerate("abc"):
+        state.add_task(name, 2, torch.device("cpu"))
+        state[name].fit(torch.randn(8, 4, generator=torch.Generator().manual_seed(i)), torch.arange(8) % 2, None)
+    summed_over = []
+    original = state_module.summed
+    monkeypatch.setattr(state_module, "summed", lambda stats, *args: summed_over.append(len(stats)) or original(stats, *args))
+    state.pooled_scatter(["a", "b"])
+    grown = state.pooled_scatter(["a", "b", "c"])
+    by_hand = sum(unpacked(state[n].scatter).double() for n in "abc")  # float64, in order, as a whole matrix
+    assert summed_over == [2, 1] and torch.equal(unpacked(grown), by_hand)
+    with torch.no_grad():
+        state["a"].scatter.add_(1.0)  # an in-place write to a summed task: the sum is made again
+    again = state.pooled_scatter(["a", "b", "c"])
+    assert summed_over == [2, 1, 3] and torch.equal(unpacked(again), sum(unpacked(state[n].scatter).double() for n in "abc"))

@@ -16,7 +16,8 @@ KINDS = {"trec": "accuracy", "epistemic_reasoning": "accuracy", "lee_similarity"
          "wnut16": "entity_f1", "disfl_qa": "f1"}
 SMALL = ["backbone=tiny_random", "logger=none", "+trainer.enable_progress_bar=false", "trainer.max_epochs=1",
          "data.train_size=32", "data.val_size=8", "data.test_size=16", "data.max_length=96",
-         f"selection.selectors=[{','.join(selectors_for('encoder'))}]", "selection.projection_dim=64", f"tasks.order=[{','.join(KINDS)}]"]
+         f"selection.selectors=[{','.join(selectors_for('encoder'))}]", "selection.projection_dim=64", f"tasks.order=[{','.join(KINDS)}]",
+         "guard.full_check_every=1"]  # every kind's outputs re-evaluated after every stage, not in rotation
 
 
 @pytest.fixture(scope="module")

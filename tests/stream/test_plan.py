@@ -1,6 +1,6 @@
 import pytest
 
-from seqadapt.stream.plan import check_kind, plan_stages, stage_seed
+from seqadapt.stream.plan import check_kind, own_check_kind, plan_stages, rotation, stage_seed
 from tests.stream.test_run import ORDER
 
 
@@ -54,3 +54,40 @@ def test_full_check_every_k_re_evaluates_after_every_kth_stage_and_the_last(ever
         plan = plan_stages([Splits(f"t{i}") for i in range(length)], joint=False)
         kinds = "".join({"full": "F", "tensors": "T"}[check_kind(stage, every)] for stage in plan)
         assert kinds == expected, f"{length} stages, full_check_every={every}"
+
+
+# guard.rotating=r (conf/train.yaml): between full checks, re-evaluate the r earlier tasks re-evaluated longest
+# ago (learning counts; ties to the earlier task). Written out by hand for 6 tasks a..f, full_check_every=null, r=1:
+#   stage 2: a (last 1)                           -> a
+#   stage 3: a (last 2), b (learned 2): tie       -> a
+#   stage 4: a 3, b 2, c 3                        -> b
+#   stage 5: a 3, b 4, c 3, d 4                   -> a
+#   stage 6 (own check, the last stage's too): a 5, b 4, c 3, d 4, e 5 -> c
+# and with r=2: stage 3 -> a, b; stage 4: a 3, b 3, c 3 -> a, b; stage 5: a 4, b 4, c 3, d 4 -> c, a;
+# stage 6: a 5, b 4, c 5, d 4, e 5 -> b, d.
+ROTATIONS = {1: [[0], [0], [1], [0], [2]], 2: [[0], [0, 1], [0, 1], [0, 2], [1, 3]]}
+
+
+@pytest.mark.parametrize("rotating", list(ROTATIONS))
+def test_rotation_re_evaluates_the_tasks_re_evaluated_longest_ago(rotating):
+    plan = plan_stages([Splits(f"t{i}") for i in range(6)], joint=False)
+    assert [rotation(stage, None, rotating) for stage in plan[1:]] == ROTATIONS[rotating]
+    assert [check_kind(stage, None, rotating) for stage in plan] == ["full"] + ["rotating"] * 4 + ["full"]
+    assert [own_check_kind(stage.number, None, rotating) for stage in plan] == ["full"] + ["rotating"] * 5
+
+
+@pytest.mark.parametrize(("length", "every", "rotating"), [(50, None, 1), (50, None, 3), (40, 7, 1), (30, None, 2)])
+def test_every_earlier_task_is_re_evaluated_within_ceil_n_over_r_stages(length, every, rotating):
+    """The bound rotation() documents: with n earlier tasks, no task waits more than ceil(n / r) stages."""
+    plan = plan_stages([Splits(f"t{i}") for i in range(length)], joint=False)
+    last = {}
+    for stage in plan:
+        kind = own_check_kind(stage.number, every, rotating)
+        again = range(len(stage.earlier)) if kind == "full" else rotation(stage, every, rotating)
+        assert len(again) == (len(stage.earlier) if kind == "full" else min(rotating, len(stage.earlier)))
+        for i in again:
+            last[i] = stage.number
+        n = len(stage.earlier)
+        for i in range(n):
+            assert stage.number - last[i] <= -(-n // rotating), (stage.number, i, last[i])
+        last[stage.index] = stage.number
