@@ -472,9 +472,9 @@ def install_task(module: SeqAdaptModule, artefact: TaskArtefact) -> None:
             "selection.projection_dim and selection.projection_seed as the run that saved it did (its run_config.yaml); "
             "a projection of the same seed that hashes differently was drawn by another random generator"
         )
-    module.add_task(artefact.spec)
+    module.add_task(artefact.spec, initialise=False)  # its tensors are copied in next
     try:
         tensors = artefact.tensors if artefact.manifest["format_version"] >= 4 else packed_statistics(artefact.tensors)
         module.tensors.load(artefact.spec.name, tensors)
-    except ValueError as err:  # the task is added but holds fresh tensors: the caller must drop this module
+    except ValueError as err:  # the task is added but holds undrawn tensors: the caller must drop this module
         raise ArtefactError(f"artefact {artefact.directory} does not fit the model: {err}") from None

@@ -59,12 +59,14 @@ class TaskAdapters:
     def tasks(self) -> list[str]:
         return list(self._tasks)
 
-    def add_task(self, task: str) -> None:
-        """Create ``task``'s fresh modules (and LayerNorm copies, if configured) in every slot."""
+    def add_task(self, task: str, initialise: bool = True) -> None:
+        """Create ``task``'s fresh modules (and LayerNorm copies, if configured) in every slot, in eval mode
+        (they live inside the frozen backbone); ``initialise=False``: see :meth:`TaskSlot.add`."""
         if task in self._tasks:
             raise ValueError(f"task '{task}' already has adapters; task names must be unique in a stream")
         for slot in self.slots:
-            slot.add(task)
+            slot.add(task, initialise)
+            slot.adapters[task].eval()
         for norm in self.norms:
             norm.add(task)
         self._tasks.append(task)

@@ -136,9 +136,17 @@ class TaskSlot(nn.Module):
         self._router = router
         self._make = make
 
-    def add(self, task: str) -> None:
+    def add(self, task: str, initialise: bool = True) -> None:
+        """A fresh module for ``task``; without ``initialise`` its tensors are allocated but not drawn (an
+        artefact's tensors are about to be copied in: drawing them costs more than loading them)."""
         ref = self.base_layer.weight
-        self.adapters[task] = self._make().to(device=ref.device, dtype=ref.dtype)
+        if initialise:
+            module = self._make()
+        else:
+            with torch.device("meta"):
+                module = self._make()
+            module = module.to_empty(device=ref.device)
+        self.adapters[task] = module.to(device=ref.device, dtype=ref.dtype)
 
     @property
     def weight(self) -> torch.Tensor:

@@ -105,16 +105,15 @@ class SeqAdaptModule(pl.LightningModule):
     def kind(self, task: str) -> TaskKind:
         return kind_of(self.specs[task])
 
-    def add_task(self, spec: TaskSpec, train: Dataset | None = None) -> None:
+    def add_task(self, spec: TaskSpec, train: Dataset | None = None, *, initialise: bool = True) -> None:
         """A head for ``spec`` plus, per strategy, fresh adapters in every layer; other tasks are untouched.
-        ``train`` rows let a head keep target statistics (absent: they come with an artefact's tensors)."""
+        ``train`` rows let a head keep target statistics (absent: they come with an artefact's tensors);
+        ``initialise=False`` leaves the adapters' values undrawn, for an artefact's tensors to be copied in."""
         if spec.name in self.specs:
             raise ValueError(f"task '{spec.name}' was already added; task names must be unique in a stream")
         adapter = self.strategy.adapter_of(spec.name)
         if adapter is not None and adapter not in self.adapters.tasks:
-            self.adapters.add_task(adapter)
-        if not self.strategy.train_backbone:
-            self.backbone.eval()  # new adapters live inside the backbone: keep the whole tree in eval mode
+            self.adapters.add_task(adapter, initialise)  # in eval mode, as the frozen backbone around them
         ref = next(self.backbone.parameters())
         kind = kind_of(spec)
         context = HeadContext(self.backbone.config.hidden_size, self.pooling, self.head_dropout, self.backbone,
