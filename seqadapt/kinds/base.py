@@ -42,13 +42,13 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 PAD_VALUES = {"labels": -100, "word_index": -1, "offsets": -1}
 
 
-
 def mapped(rows: Dataset, function: Callable[..., dict[str, Any]], **kwargs: Any) -> Dataset:
     """``rows.map(function, **kwargs)`` kept in memory and never cached. Otherwise ``datasets`` pickles the
     function, tokenizer included, to name a cache file (0.6 s a call for MiniLM's, and a batch served or
     evaluated maps once per task), though rows read into memory never use one."""
     return rows.map(function, keep_in_memory=True, load_from_cache_file=False,
                     new_fingerprint=generate_random_fingerprint(), **kwargs)
+
 
 @dataclass(frozen=True)
 class HeadContext:

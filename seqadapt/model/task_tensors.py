@@ -58,12 +58,12 @@ class TaskTensors:
 
     def _at(self, key: str) -> torch.Tensor | None:
         """The parameter or buffer itself (not a copy) the module holds under ``key``, or ``None``."""
-        owner, _, leaf = key.rpartition(".")
-        try:
-            module = self._module.get_submodule(owner)
-        except AttributeError:
-            return None
-        return module._parameters.get(leaf, module._buffers.get(leaf))
+        for lookup in (self._module.get_parameter, self._module.get_buffer):
+            try:
+                return lookup(key)
+            except AttributeError:
+                continue
+        return None
 
     def _misfit(self, name: str, tensors: dict[str, torch.Tensor]) -> str:
         own = self.of(name)

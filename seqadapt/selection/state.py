@@ -77,12 +77,10 @@ class SelectionState(nn.Module):
         ``names`` begins with the tasks summed last time and none of their statistics changed, only the tasks
         added since are summed in: O(d^2) per new task rather than O(T d^2), with the same bits as a sum
         from scratch (:func:`~seqadapt.selection.combine.summed`)."""
-        kept, versions = self._scatter, self._versions(names)
-        start = 0
-        if kept is not None and tuple(names[:len(kept[0])]) == kept[0] and versions[:len(kept[1])] == kept[1]:
-            start = len(kept[0])
-        total = summed([self.tasks[name] for name in names[start:]], "scatter", kept[2] if start else None) \
-            if start < len(names) else kept[2]
+        (kept, kept_versions, kept_total), versions = self._scatter or ((), (), None), self._versions(names)
+        grows = bool(kept) and tuple(names[:len(kept)]) == kept and versions[:len(kept_versions)] == kept_versions
+        start = len(kept) if grows else 0
+        total = summed([self.tasks[name] for name in names[start:]], "scatter", kept_total if grows else None)
         self._scatter = (tuple(names), versions, total)
         return total
 
