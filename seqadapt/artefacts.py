@@ -125,6 +125,7 @@ class Manifest(TypedDict):
     written_by_run: NotRequired[str]  # the run_id of the run that wrote it; absent before runs had one
     version: NotRequired[int]  # the task's version (seqadapt-task retrain, seqadapt.versions); absent: 1
     reference: NotRequired[ReferenceEntry]  # absent before artefacts stored their reference outputs
+    imported_from: NotRequired[dict[str, Any]]  # the folder an imported task came from (tasks.imports); absent: trained
 
 
 class ArtefactError(RuntimeError):
@@ -192,12 +193,14 @@ def save_task_artefact(
     settings: dict[str, Any],
     run_id: str,
     reference: Reference,
+    imported: dict[str, Any] | None = None,
 ) -> Path:
     """Save ``learned.task``'s own tensors, reference outputs, seal and manifest; returns the artefact directory.
 
     ``settings`` records how the task was evaluated (tokenisation, eval batch
     size), so a later load can reproduce the reference logits exactly;
-    ``run_id`` the run that wrote it; ``reference`` what ``learned`` measured.
+    ``run_id`` the run that wrote it; ``reference`` what ``learned`` measured; ``imported`` the folder its
+    adapter and head were imported from, for a task that was not trained (``tasks.imports``).
     """
     task = learned.task
     directory = _make_durable_dir(task_artefact_dir(run_dir, task))
@@ -221,6 +224,7 @@ def save_task_artefact(
         "budget": asdict(parameter_budget(module, task)),
         "written_by_run": run_id,
         "reference": {**outputs, "test_rows_sha256": reference.test_rows_sha256, "environment": reference.environment},
+        **({"imported_from": imported} if imported else {}),
     }
     data = json.dumps(manifest, indent=2).encode()
     atomic_write(directory / SEAL_FILE, seal_line(data))  # before the manifest: the manifest's rename commits

@@ -30,6 +30,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -102,27 +103,51 @@ def _from_pretrained(location: str, name: str, gguf_file: str | None) -> tuple[P
         ) from err
 
 
-def load_backbone(config: BackboneConfig) -> Backbone:
-    """Load the backbone described by ``config``, frozen and in eval mode."""
+def backbone_location(config: BackboneConfig) -> str | None:
+    """Where ``from_pretrained`` reads the backbone from (a Hub name or a folder); ``None`` for a random one."""
     if config.source == "package":
         if not (config.package and config.path):
             raise ValueError("a 'package' backbone needs both backbone.package and backbone.path")
-        location = package_path(config.package, config.path)
-        model, tokenizer = _from_pretrained(str(location), config.name, config.gguf_file)
-    elif config.source == "pretrained":
-        model, tokenizer = _from_pretrained(config.path or config.name, config.name, config.gguf_file)
-    elif config.source == "random":
-        if not (config.package and config.path):
-            raise ValueError("a 'random' backbone borrows a packaged tokenizer: set backbone.package and backbone.path")
-        tokenizer = AutoTokenizer.from_pretrained(str(package_path(config.package, config.path)))
-        model_config = dict(config.model_config)
-        model_type = model_config.pop("model_type", "bert")
-        hf_config = AutoConfig.for_model(model_type, vocab_size=tokenizer.vocab_size, **model_config)
+        return str(package_path(config.package, config.path))
+    if config.source == "pretrained":
+        return config.path or config.name
+    if config.source == "random":
+        return None
+    raise ValueError(f"unknown backbone.source '{config.source}'; choose package, pretrained or random")
+
+
+def load_backbone_config(config: BackboneConfig) -> PretrainedConfig:
+    """The backbone's ``transformers`` config alone: its family and shapes, without reading its weights."""
+    location = backbone_location(config)
+    if location is not None:
+        extra = {"gguf_file": config.gguf_file} if config.gguf_file else {}
+        return AutoConfig.from_pretrained(location, **extra)
+    return _random_config(config, _borrowed_tokenizer(config))
+
+
+def _borrowed_tokenizer(config: BackboneConfig) -> PreTrainedTokenizerBase:
+    if not (config.package and config.path):
+        raise ValueError("a 'random' backbone borrows a packaged tokenizer: set backbone.package and backbone.path")
+    return AutoTokenizer.from_pretrained(str(package_path(config.package, config.path)))
+
+
+def _random_config(config: BackboneConfig, tokenizer: PreTrainedTokenizerBase) -> PretrainedConfig:
+    """A random backbone's config: ``backbone.model_config`` with the borrowed tokenizer's vocabulary size."""
+    model_config = dict(config.model_config)
+    return AutoConfig.for_model(model_config.pop("model_type", "bert"), vocab_size=tokenizer.vocab_size, **model_config)
+
+
+def load_backbone(config: BackboneConfig) -> Backbone:
+    """Load the backbone described by ``config``, frozen and in eval mode."""
+    location = backbone_location(config)
+    if location is not None:
+        model, tokenizer = _from_pretrained(location, config.name, config.gguf_file)
+    else:
+        tokenizer = _borrowed_tokenizer(config)
+        hf_config = _random_config(config, tokenizer)
         with torch.random.fork_rng():
             torch.manual_seed(config.seed)
-            model = auto_class(model_type).from_config(hf_config)
-    else:
-        raise ValueError(f"unknown backbone.source '{config.source}'; choose package, pretrained or random")
+            model = auto_class(hf_config.model_type).from_config(hf_config)
     pad_with_eos(tokenizer, config.name)
     freeze(model)
     return Backbone(model=model, tokenizer=tokenizer, name=config.name)

@@ -127,6 +127,7 @@ def build_stream(cfg: DictConfig, output_dir: Path) -> StreamRun:
         backbone_name=backbone.name, resume=bool(cfg.resume),
         run_info={"run_name": cfg.run_name, "config": config},
         stage_settings=lambda names: stage_settings(config, names),
+        imports={name: Path(folder) for name, folder in (container(cfg.tasks).get("imports") or {}).items()},
         callbacks=[*progress, *callbacks, *([tracker] if tracker else [])],
     )
 

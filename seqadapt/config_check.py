@@ -7,7 +7,8 @@ the run in its first second, not after a stage or as a bare ``TypeError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -17,6 +18,7 @@ from seqadapt.backbone import Backbone, max_positions
 from seqadapt.families import model_family
 from seqadapt.heads import POOLINGS
 from seqadapt.kinds import kind_of
+from seqadapt.strategies import STRATEGIES
 
 if TYPE_CHECKING:
     from seqadapt.data.tasks import TaskSpec
@@ -85,6 +87,7 @@ def check_config(cfg: DictConfig) -> None:
     order = OmegaConf.select(cfg, "tasks.order", default=None)
     if not order or not all(isinstance(name, str) for name in order):
         problems.append(f"  tasks.order={order!r}: expected a list of task names, e.g. tasks.order=[trec,sms_spam]")
+    problems += import_problems(cfg, order or [])
     adapter = OmegaConf.select(cfg, "adapter", default=None)
     try:
         adapter_config(OmegaConf.to_container(adapter, resolve=True) if adapter is not None else {})
@@ -96,6 +99,24 @@ def check_config(cfg: DictConfig) -> None:
             + "\nFix them on the command line (key=value) or in your config files; `seqadapt --cfg job` prints "
             "the composed config."
         )
+
+
+def import_problems(cfg: DictConfig, order: Sequence[str]) -> list[str]:
+    """What is wrong with ``tasks.imports`` ({task: folder}): a task the stream does not learn, a folder that is
+    not one, or a strategy whose tasks do not each have their own adapter and head."""
+    imports = OmegaConf.select(cfg, "tasks.imports", default=None) or {}
+    if not isinstance(imports, Mapping) or not all(isinstance(v, str) for v in imports.values()):
+        return [f"  tasks.imports={imports!r}: expected {{task: folder}}, e.g. +tasks.imports.my_task=exports/my_task"]
+    problems = [f"  tasks.imports.{name}: '{name}' is not in tasks.order {list(order)}; add it there (an imported "
+                "task is a stage of the stream)" for name in imports if name not in order]
+    problems += [f"  tasks.imports.{name}={folder!r}: no such folder (an absolute path, or one relative to where "
+                 "seqadapt runs)" for name, folder in imports.items() if not Path(folder).is_dir()]
+    name = OmegaConf.select(cfg, "strategy.name", default="adapter")
+    strategy = STRATEGIES.get(name)  # an unknown name is refused where the strategy is built
+    if imports and strategy is not None and (strategy.adapters != "per_task" or strategy.continual or strategy.joint):
+        problems.append(f"  tasks.imports: strategy={name} does not give each task its own adapter and head to import "
+                        "into; use strategy=adapter")
+    return problems
 
 
 def check_max_length(max_length: int, backbone: Backbone, specs: Sequence[TaskSpec]) -> None:

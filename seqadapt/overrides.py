@@ -49,6 +49,8 @@ log = logging.getLogger("seqadapt")
 Kind = Literal["model", "stage", "report", "invocation"]
 ORDER = "tasks.order"
 TASK_SIZES = "data.task_sizes"
+IMPORTS = "tasks.imports"
+PER_TASK = (TASK_SIZES, IMPORTS)  # keys holding one entry per task: a new task's may be given, an earlier task's not
 RETRAIN = ("to train a task of the run again (new data, more epochs), retrain it in place with "
            "`seqadapt-task retrain RUN_DIR --task NAME` (README: \"Retrain, retire and roll back a task\")")
 NEW_FOLDER = "start a new run in another folder (hydra.run.dir=...)"
@@ -66,6 +68,7 @@ RULES: dict[str, Kind] = {
     "trainer": "stage", "optim": "stage", "data.batch_size": "stage",
     "data.train_size": "stage", "data.val_size": "stage", "data.test_size": "stage",
     TASK_SIZES: "stage",  # a new task's own sizes; an earlier task's are refused (see kind_of)
+    IMPORTS: "stage",  # the folder a new task is imported from; an earlier task's is refused
     # what is measured and reported
     "selection.selectors": "report", "reference_accuracy": "report", "guard.full_check_every": "report",
     "guard.rotating": "report",
@@ -99,12 +102,13 @@ def shown(value: Any) -> str:
 
 def kind_of(key: str, earlier: Sequence[str] = ()) -> Kind | None:
     """The rule of ``key`` (dotted): its longest prefix in :data:`RULES`; ``None`` where none names it. A task's
-    own split sizes (``data.task_sizes.<task>``) are ``model`` for a task among ``earlier`` (learned already)."""
+    own entry of a :data:`PER_TASK` key (``data.task_sizes.<task>``, ``tasks.imports.<task>``) is ``model`` for a
+    task among ``earlier`` (learned already)."""
     parts = key.split(".")
     for end in range(len(parts), 0, -1):
         prefix = ".".join(parts[:end])
         if prefix in RULES:
-            if prefix == TASK_SIZES and (len(parts) < 3 or parts[2] in earlier):
+            if prefix in PER_TASK and (len(parts) < 3 or parts[2] in earlier):
                 return "model"
             return RULES[prefix]
     return None
@@ -291,7 +295,7 @@ def stage_settings(config: Mapping[str, Any], tasks: Sequence[str]) -> dict[str,
     """The ``stage`` settings a stage of ``tasks`` trains with (dotted keys), its tasks' split sizes included: what
     results.json records per stage. A stage of several tasks with different sizes records each task's."""
     settings = {key: value for key, value in leaves(config).items()
-                if kind_of(key) == "stage" and not key.startswith(TASK_SIZES + ".")}
+                if kind_of(key) == "stage" and not key.startswith(tuple(f"{per}." for per in PER_TASK))}
     for key in SIZE_KEYS:
         values = {name: getattr(task_split_sizes(config.get("data", {}), name), key.removesuffix("_size"))
                   for name in tasks}

@@ -105,6 +105,7 @@ class StageRecord:
     task_selection: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     end_check_seconds: float = 0.0
+    imported: dict[str, Any] | None = None  # the folder the task was imported from (tasks.imports), not trained
 
     def scores(self) -> dict[str, float]:
         """Every task's score after this stage: evaluated now or carried over by a tensor check."""

@@ -27,7 +27,8 @@ def test_no_class_over_200_lines_and_no_function_over_50():
 
 def test_only_the_kinds_package_names_a_task_kind():
     """Everything that differs between kinds is asked of the kind; no module branches on a kind's name."""
-    allowed = {PACKAGE / "data" / "tasks.py"}  # the definition's default type
+    allowed = {PACKAGE / "data" / "tasks.py",  # the definition's default type
+               PACKAGE / "exchange" / "adapterhub_format.py"}  # AdapterHub's head_type "classification", not a kind
     naming = [
         (str(path.relative_to(PACKAGE)), name) for path in PACKAGE.rglob("*.py") for name in TASK_KINDS
         if "kinds" not in path.parts and path not in allowed and f'"{name}"' in path.read_text()

@@ -33,6 +33,15 @@ def test_every_problem_is_listed_at_once():
         check_config(compose_train(["data.batch_size=0", "optim.learning_rate=-1"]))
 
 
+def test_imports_name_a_task_of_the_stream_an_existing_folder_and_a_strategy_with_per_task_adapters(tmp_path):
+    check_config(compose_train([*FAST, "tasks.order=[trec]", f"+tasks.imports.trec={tmp_path}"]))
+    with pytest.raises(ConfigError, match=r"(?s)tasks.imports.sst: 'sst' is not in tasks.order \['trec'\].*"
+                                          r"tasks.imports.sst='/no/such/folder': no such folder"):
+        check_config(compose_train([*FAST, "tasks.order=[trec]", "+tasks.imports.sst=/no/such/folder"]))
+    with pytest.raises(ConfigError, match=r"strategy=finetune does not give each task its own adapter"):
+        check_config(compose_train([*FAST, "tasks.order=[trec]", "strategy=finetune", f"+tasks.imports.trec={tmp_path}"]))
+
+
 def test_adapter_settings_of_another_method_are_refused_before_any_work():
     cfg = compose_train([*FAST, "adapter=lora", "+adapter.bottleneck=8"])
     with pytest.raises(ConfigError, match=r"adapter: adapter.bottleneck is not a setting of adapter method 'lora'"):

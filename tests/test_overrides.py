@@ -31,6 +31,8 @@ def test_the_table_takes_the_longest_prefix_and_an_earlier_task_s_sizes_are_the_
         "stage", "stage", "model", "model", "stage", "invocation", None]
     assert kind_of("data.task_sizes.colors.train_size", ["colors"]) == "model"
     assert kind_of("data.task_sizes.weather.train_size", ["colors"]) == "stage"
+    assert kind_of("tasks.imports.colors", ["colors"]) == "model"  # a learned task cannot be imported again
+    assert kind_of("tasks.imports.weather", ["colors"]) == "stage"
     assert not same(1, 1.0) and not same(1, True) and same([1, "a"], [1, "a"])
 
 
@@ -83,3 +85,11 @@ def test_new_split_sizes_go_to_the_added_tasks_and_each_earlier_task_keeps_its_o
     with pytest.raises(OverrideError, match=r"data.task_sizes.colors.train_size: the run has 48, this command line "
                                             r"gives 10 \(shapes the model"):
         resume(OmegaConf.create(config), "+data.task_sizes.colors.train_size=10")
+
+
+def test_a_growth_may_import_its_new_task_and_never_re_import_an_earlier_one(tmp_path):
+    continued = resume(saved(), "tasks.order=[colors,animals,weather]", f"+tasks.imports.weather={tmp_path}")
+    assert OmegaConf.to_container(continued.tasks.imports) == {"weather": str(tmp_path)}
+    assert "tasks.imports.weather" not in stage_settings(OmegaConf.to_container(continued), ["weather"])
+    with pytest.raises(OverrideError, match=r"tasks.imports.colors: the run has \(not set\), this command line gives"):
+        resume(saved(), f"+tasks.imports.colors={tmp_path}")

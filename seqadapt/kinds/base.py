@@ -157,6 +157,12 @@ class TaskKind(ABC):
     def step_metrics(self, outputs: torch.Tensor, labels: torch.Tensor, head: nn.Module) -> dict[str, torch.Tensor]:
         """What Lightning logs per step and epoch next to the loss (e.g. ``acc``)."""
 
+    # Its head in the terms other libraries' heads are described in (seqadapt.exchange): one linear layer, named
+    # ``head_linear`` in the head, over pooled token states ("pooled"; "pooled_rescaled" also rescales by the training
+    # targets' mean and std), over every token ("per_token"), or giving each token a start and an end logit
+    # ("spans"); ``None``: no head of its own (the backbone's language-model head answers).
+    head_form: str | None = None
+    head_linear: str = ""
     calibratable: bool = True  # outputs are logits a temperature can scale (calibrated entropy selection)
     distillable: bool = False  # outputs are one row of class logits per example: what LwF distils
 

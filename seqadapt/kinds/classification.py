@@ -25,6 +25,7 @@ class ClassificationKind(TaskKind):
     declared labels."""
 
     name = "classification"
+    head_form, head_linear = "pooled", "classifier"
     primary_metric = "accuracy"
     distillable = True
 

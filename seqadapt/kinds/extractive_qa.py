@@ -65,6 +65,7 @@ class ExtractiveQAKind(TaskKind):
     """Answers as character spans of a context, decoded from per-token start/end logits over its windows."""
 
     name = "extractive_qa"
+    head_form, head_linear = "spans", "spans"
     primary_metric = "f1"
 
     def check_spec(self, spec: TaskSpec) -> None:

@@ -66,6 +66,7 @@ class RegressionKind(TaskKind):
     example [B], in the target's units."""
 
     name = "regression"
+    head_form, head_linear = "pooled_rescaled", "regressor"
     primary_metric = "pearson"
     calibratable = False  # one score, not logits: no temperature
 

@@ -51,6 +51,7 @@ class TokenClassificationKind(TaskKind):
     logits over the tag set for every sub-token."""
 
     name = "token_classification"
+    head_form, head_linear = "per_token", "classifier"
     primary_metric = "entity_f1"
 
     def check_spec(self, spec: TaskSpec) -> None:

@@ -18,11 +18,13 @@ from seqadapt.stream.plan import Stage
 
 @dataclass(frozen=True)
 class FitResult:
-    """How a stage trained: seconds, processes (DDP), and the device and precision its outputs depend on."""
+    """How a stage learned: seconds, processes (DDP), the device and precision its outputs depend on, and the folder
+    it was imported from instead of trained (``None``: trained)."""
 
     seconds: float
     processes: int
     environment: dict[str, Any]
+    imported: dict[str, Any] | None = None  # where an imported task came from (seqadapt.stream.imported)
 
 
 def fit_stage(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from seqadapt.model import SeqAdaptModule, parameter_budget
 from seqadapt.record import GuardVerdict, RunRecord, StageRecord
 from seqadapt.stream.callbacks import StreamCallback
 from seqadapt.stream.fit import FitResult, fit_stage
+from seqadapt.stream.imported import import_stage
 from seqadapt.stream.loaders import LoaderConfig, StreamLoaders
 from seqadapt.stream.plan import Stage, plan_stages, stage_seed
 from seqadapt.stream.standard import standard_callbacks
@@ -57,8 +58,10 @@ class StreamRun:
         selectors: Sequence[str] = ("entropy", "prototype"),
         callbacks: Sequence[StreamCallback] = (),
         stage_settings: Callable[[list[str]], dict[str, Any]] = lambda names: {},
+        imports: Mapping[str, Path] | None = None,
     ) -> None:
         self.module, self.tasks, self.make_trainer, self.seed = module, tasks, make_trainer, seed
+        self.imports = dict(imports or {})  # task -> the folder its adapter and head are imported from
         self.stage_settings = stage_settings  # what each stage records of the settings it trained with
         self.output_dir = Path(output_dir)
         self.loaders = StreamLoaders(tokenizer, loaders)
@@ -101,7 +104,7 @@ class StreamRun:
     def _stage(self, stage: Stage) -> None:
         self._stage_started = time.perf_counter()
         self._call("on_stage_start", stage)
-        fitted = fit_stage(self.module, stage, self.loaders, self.make_trainer, stage_seed(self.seed, stage.index))
+        fitted = self._learn(stage)
         # Under DDP, rank 0 verifies and records; the others wait for its verdict. Where every rank stops at
         # once (the verdict failed, or rank 0 failed and said so), they leave together (see ``run``).
         if not is_rank_zero():
@@ -123,6 +126,13 @@ class StreamRun:
             self._stopped_together = True  # every rank has this verdict
             raise
 
+    def _learn(self, stage: Stage) -> FitResult:
+        """Train the stage's tasks, or install an imported task's adapter and head (``tasks.imports``)."""
+        if stage.name in self.imports:
+            return import_stage(self.module, stage, self.loaders, self.imports[stage.name],
+                                self.verifier.guard.backbone_sha256)
+        return fit_stage(self.module, stage, self.loaders, self.make_trainer, stage_seed(self.seed, stage.index))
+
     def _verify_and_record(self, stage: Stage, fitted: FitResult) -> GuardVerdict:
         check = self.verifier.verify(stage)
         self.record.environment = fitted.environment  # what the recorded output hashes depend on
@@ -130,7 +140,7 @@ class StreamRun:
             stage=stage.number, task=stage.name, train_examples=sum(len(t.train) for t in stage.tasks),
             test_examples=sum(len(t.test) for t in stage.tasks), train_seconds=fitted.seconds,
             train_processes=fitted.processes, eval_seconds=check.eval_seconds, guard_seconds=check.guard_seconds,
-            end_check_seconds=check.end_seconds,
+            end_check_seconds=check.end_seconds, imported=fitted.imported,
             evaluations=check.evaluations, carried=check.carried, guard=check.verdict,
             settings=self.stage_settings([t.spec.name for t in stage.tasks]),
         )

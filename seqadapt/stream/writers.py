@@ -69,7 +69,7 @@ class ArtefactSaver(StreamCallback):
                 save_task_artefact(
                     run.module, evaluation, run.output_dir, stage=stage.number, backbone_name=run.record.backbone,
                     backbone_sha256=run.record.backbone_sha256, settings=asdict(run.loaders.config),
-                    run_id=run.record.run_id, reference=reference,
+                    run_id=run.record.run_id, reference=reference, imported=record.imported,
                 )
 
 
@@ -94,7 +94,8 @@ class StageLogLine(StreamCallback):
             f"{selector}={result['task_id_accuracy']:.3f}/{result['accuracy']:.3f}"
             for selector, result in (selection["selectors"] if selection else {}).items()
         )
+        imported = f" (imported from {record.imported['format']} folder {record.imported['folder']})" if record.imported else ""
         log.info(
-            "stage %d/%d %s: test %s | %s | task ID/acc without ID: %s | %.1fs", stage.number, stage.count,
-            stage.name, scores, guard_text, without_id or "off", run.stage_seconds(),
+            "stage %d/%d %s%s: test %s | %s | task ID/acc without ID: %s | %.1fs", stage.number, stage.count,
+            stage.name, imported, scores, guard_text, without_id or "off", run.stage_seconds(),
         )
