@@ -110,12 +110,11 @@ def export_adapterhub(state: TaskState, with_head: bool) -> Package:
         if state.layout.family.architecture == "decoder" and form == "pooled":
             notes.append("the head reads each row's last token that is not config.pad_token_id: set it to the "
                          "tokenizer's pad token (seqadapt pads decoders with EOS) or pass rows without padding")
-    location = state.backbone.get("location") or "BACKBONE_DIR"
     if HEAD_CONFIG in json_files:
-        load = [f"model = adapters.AutoAdapterModel.from_pretrained({location!r})",
+        load = [f"model = adapters.AutoAdapterModel.from_pretrained({state.from_pretrained_args()})",
                 "model.load_adapter(OUT_DIR, set_active=True, use_safetensors=True)  # loads its head too"]
     else:
-        load = [f"model = transformers.{state.layout.class_name}.from_pretrained({location!r}); adapters.init(model)",
+        load = [f"model = transformers.{state.layout.class_name}.from_pretrained({state.from_pretrained_args()}); adapters.init(model)",
                 "model.set_active_adapters(model.load_adapter(OUT_DIR, use_safetensors=True))"]
     return Package("adapters", json_files, tensor_files, head, load, notes)
 

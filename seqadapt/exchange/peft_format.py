@@ -72,8 +72,7 @@ def export_peft(state: TaskState, with_head: bool) -> Package:
         tensors.update({f"{PREFIX}{saved}.weight": weight, f"{PREFIX}{saved}.bias": bias})
     conv = type(model.get_submodule(next(iter(slots)))).__name__ == "Conv1D"  # GPT-2 keeps weights in x out
     config_json = _config_json(state, task_type, _target_names(model, slots), saved, conv)
-    location = state.backbone.get("location") or "BACKBONE_DIR"
-    load = [f"base = transformers.{AUTO_CLASS_NAMES[task_type]}.from_pretrained({location!r}"
+    load = [f"base = transformers.{AUTO_CLASS_NAMES[task_type]}.from_pretrained({state.from_pretrained_args()}"
             + (f", num_labels={len(state.spec.labels)}" if task_type == "TOKEN_CLS" else "") + ")",
             "model = peft.PeftModel.from_pretrained(base, OUT_DIR)"]
     head = (f"modules_to_save: {saved}" if saved else

@@ -30,7 +30,7 @@ class TaskState:
     pooling: str
     layout: ModelLayout
     tensors: dict[str, torch.Tensor]
-    backbone: dict[str, Any] = field(default_factory=dict)  # name, sha256, location (where it loads from)
+    backbone: dict[str, Any] = field(default_factory=dict)  # name, sha256, location (where it loads from), gguf_file
     origin: dict[str, Any] = field(default_factory=dict)  # run_id, stage, version of the artefact it came from
 
     @property
@@ -40,6 +40,12 @@ class TaskState:
     @property
     def method_name(self) -> str:
         return method_of(self.method)
+
+    def from_pretrained_args(self) -> str:
+        """``from_pretrained``'s arguments for the backbone, as a user types them (a random one has no folder:
+        ``BACKBONE_DIR`` stands for wherever it is saved)."""
+        gguf = self.backbone.get("gguf_file")
+        return repr(self.backbone.get("location") or "BACKBONE_DIR") + (f", gguf_file={gguf!r}" if gguf else "")
 
     def adapter_tensors(self) -> list[tuple[str, str, torch.Tensor]]:
         """``(module path, leaf, tensor)`` of each adapter tensor, in name order."""
@@ -73,7 +79,7 @@ def task_state(run_dir: Path, task: str) -> TaskState:
     return TaskState(
         spec=TaskSpec.from_dict(manifest["spec"]), method=adapter_config(manifest["adapter"]),
         pooling=manifest["pooling"], layout=ModelLayout.of(load_backbone_config(backbone)), tensors=own,
-        backbone={**manifest["backbone"], "location": backbone_location(backbone)},
+        backbone={**manifest["backbone"], "location": backbone_location(backbone), "gguf_file": backbone.gguf_file},
         origin={"run_id": manifest.get("written_by_run"), "stage": manifest["stage"], "version": manifest.get("version", 1),
                 "weights_sha256": weights["sha256"]},
     )
