@@ -63,6 +63,14 @@ def read_json_object(path: Path, max_bytes: int) -> dict[str, Any]:
 
 def parse_json_object(data: bytes | str, where: str) -> dict[str, Any]:
     """``data`` parsed as one JSON object, at most :data:`MAX_DEPTH` levels deep; ``where`` names it in errors."""
+    value = parse_json(data, where)
+    if not isinstance(value, dict):
+        raise UntrustedJsonError(where, f"a JSON {_json_name(value)} at top level, not an object")
+    return value
+
+
+def parse_json(data: bytes | str, where: str) -> Any:
+    """``data`` parsed as one JSON value, at most :data:`MAX_DEPTH` levels deep; ``where`` names it in errors."""
     try:
         value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except UnicodeDecodeError as err:
@@ -71,8 +79,6 @@ def parse_json_object(data: bytes | str, where: str) -> dict[str, Any]:
         raise UntrustedJsonError(where, f"nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as err:  # JSONDecodeError, and an integer of more digits than Python converts
         raise UntrustedJsonError(where, f"not valid JSON ({err})") from None
-    if not isinstance(value, dict):
-        raise UntrustedJsonError(where, f"a JSON {_json_name(value)} at top level, not an object")
     if _depth(value) > MAX_DEPTH:
         raise UntrustedJsonError(where, f"nested more than {MAX_DEPTH} levels deep")
     return value
