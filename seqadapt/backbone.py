@@ -16,14 +16,19 @@ as ``AutoModel``, decoders as ``AutoModelForCausalLM`` and encoder-decoders as
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.metadata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
+from transformers import modeling_gguf_pytorch_utils as gguf_utils
+from transformers.utils import logging as transformers_logging
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -89,11 +94,28 @@ def auto_class(model_type: str) -> type:
     return AUTO_CLASSES[family_of(model_type).architecture]
 
 
+@contextlib.contextmanager
+def gguf_progress_as_configured() -> Iterator[None]:
+    """transformers' GGUF loader draws its de-quantisation bar with ``tqdm`` itself, past
+    ``transformers.utils.logging.disable_progress_bar()``: inside the block it follows that switch too (off
+    unless ``seqadapt -v``, as every other third-party bar)."""
+    if transformers_logging.is_progress_bar_enabled():
+        yield
+        return
+    original = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
 def _from_pretrained(location: str, name: str, gguf_file: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:
         config = AutoConfig.from_pretrained(location, **extra)  # read once: it picks the auto class and is reused
-        model = auto_class(config.model_type).from_pretrained(location, config=config, **extra)
+        with gguf_progress_as_configured():
+            model = auto_class(config.model_type).from_pretrained(location, config=config, **extra)
         return model, AutoTokenizer.from_pretrained(location, **extra)
     except OSError as err:
         raise OSError(

@@ -48,7 +48,7 @@ def score_heatmap(results: RunRecord, path: Path) -> Path:
     long = len(tasks) > LABELLED_TASKS
     cell = (0.22, 0.22) if long else (1.3, 0.7)
     fig, ax = plt.subplots(figsize=(1.6 + 2 * long + cell[0] * len(tasks), 1.2 + 2 * long + cell[1] * len(matrix)))
-    image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
+    image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")  # cells as sized, not square
     for (i, j), value in np.ndenumerate(matrix):
         if not long and not np.isnan(value):
             ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value < 0.6 else "black")
