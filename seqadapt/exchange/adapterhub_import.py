@@ -41,6 +41,12 @@ def import_adapterhub(config: dict[str, Any], tensors: dict[str, torch.Tensor], 
     if not isinstance(section, dict):
         raise refused(what, "its adapter_config.json has no 'config' object", "Save it with model.save_adapter")
     settings = _settings(section, layout.config.hidden_size, hub, what)
+    hop = ".adapters." if settings["method"] in ("bottleneck", "parallel") else ".loras."
+    names = sorted({key.partition(hop)[2].split(".", 1)[0] for key in tensors})
+    if names != [config.get("name")]:
+        raise refused(what, f"its weights hold adapter(s) {names} and its adapter_config.json names "
+                      f"{config.get('name')!r}: a folder holds one adapter", "Save one adapter per folder with "
+                      "model.save_adapter(folder, name)")
     own = {_seqadapt_key(key, layout, hub, spec.name, settings["method"], what): _shape(settings["method"], value)
            for key, value in tensors.items()}
     imported_head, pooling = _head(head, spec, layout, what) if head is not None else ({}, None)
@@ -109,7 +115,7 @@ def _seqadapt_key(key: str, layout: ModelLayout, hub: HubLayout, task: str, meth
     flexible-heads class (which keeps the base model under another attribute)."""
     if hub.head_prefix != layout.prefix and key.startswith(hub.head_prefix):
         key = layout.prefix + key[len(hub.head_prefix):]
-    hop = ".adapters." if method in ("bottleneck", "parallel") else ".loras."
+    hop = ".adapters." if method in ("bottleneck", "parallel") else ".loras."  # as import_adapterhub splits
     path, _, rest = key.partition(hop)
     leaf = rest.split(".", 1)[1] if "." in rest else ""
     names = {saved: ours for ours, saved in (BOTTLENECK_LEAVES if hop == ".adapters." else LORA_LEAVES[method]).items()}

@@ -69,6 +69,16 @@ def test_ia3_on_the_feed_forward_block_and_a_head_in_another_label_order_are_ref
         read_folder(folder, state.layout, state.spec, 2**20)
 
 
+def test_a_folder_holding_two_adapters_is_refused_rather_than_one_read_over_the_other(tmp_path):
+    state, folder = export(tmp_path, Case("adapters", "bert", "houlsby", "classification", head=False))
+    weights = folder / "adapter.safetensors"
+    tensors = load_file(str(weights))
+    save_file({**tensors, **{key.replace(".adapters.task.", ".adapters.other."): value.clone() for key, value in tensors.items()}},
+              str(weights))
+    with pytest.raises(ExchangeError, match=r"adapter\(s\) \['other', 'task'\] .* names 'task'"):
+        read_folder(folder, state.layout, state.spec, 2**20)
+
+
 def test_an_adapter_of_another_model_type_is_refused(tmp_path):
     state, folder = export(tmp_path, Case("adapters", "bert", "lora", "classification", head=False))
     config = json.loads((folder / "adapter_config.json").read_text())
