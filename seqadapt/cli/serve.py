@@ -38,6 +38,8 @@ def parser() -> argparse.ArgumentParser:
                          help="the largest request body read (default %(default)s; a larger one gets a 413, unread)")
     command.add_argument("--max-items", type=positive, default=DEFAULT_MAX_ITEMS,
                          help="request objects per body at most (default %(default)s)")
+    command.add_argument("--max-queue", type=positive, default=1024,
+                         help="request objects waiting for a batch at most; more get a 503 with Retry-After (default %(default)s)")
     command.add_argument("--reload-interval", type=float, default=2.0,
                          help="seconds between looks at the run folder for new, retrained or retired tasks")
     return command
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     transformers.utils.logging.disable_progress_bar()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     config = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
-                         max_items=args.max_items, reload_interval_s=args.reload_interval)
+                         max_items=args.max_items, max_queue=args.max_queue, reload_interval_s=args.reload_interval)
     uvicorn.run(create_app(args.run_dir, config), host=args.host, port=args.port, log_level="info")
 
 

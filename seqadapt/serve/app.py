@@ -36,6 +36,7 @@ class ServeConfig:
     max_wait_ms: float = 5.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_items: int = DEFAULT_MAX_ITEMS
+    max_queue: int = 1024  # request objects waiting for a batch, at most; more are a 503 (retry)
     reload_interval_s: float = 2.0
 
 
@@ -56,7 +57,8 @@ class Server:
             self.load_error = f"{type(err).__name__}: {err}"
             log.error("cannot serve %s: %s", self.run_dir, self.load_error)
             return
-        self.batcher = Batcher(self.served, self.metrics, self.config.max_batch, self.config.max_wait_ms / 1000)
+        self.batcher = Batcher(self.served, self.metrics, self.config.max_batch, self.config.max_wait_ms / 1000,
+                               self.config.max_queue)
         log.info("serving %s: %s", self.run_dir, ", ".join(self.served.current.stream.tasks))
         await asyncio.gather(self.batcher.run(), self._watch())
 
@@ -78,8 +80,9 @@ class Server:
             items, listed = parse_body(await self._body(request), self.config.max_items)
             answers = await self._answers(items)
         except HttpError as err:
-            self.metrics.errors[ERROR_KINDS.get(err.status, "invalid")] += 1
-            return self._respond(err.status, err.body())
+            retry = {"Retry-After": str(err.detail["retry_after_s"])} if "retry_after_s" in err.detail else None
+            self.metrics.errors["overloaded" if retry else ERROR_KINDS.get(err.status, "invalid")] += 1
+            return self._respond(err.status, err.body(), retry)
         except ModelFailure as err:
             log.error("the model failed on a batch: %s", err)
             self.metrics.errors["model"] += 1
@@ -125,9 +128,9 @@ class Server:
         raise HttpError(422, errors[0]["error"] if len(errors) == 1 else f"{len(errors)} requests cannot be answered",
                         errors=errors)
 
-    def _respond(self, status: int, body: Any) -> JSONResponse:
+    def _respond(self, status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
         self.metrics.requests[str(status)] += 1
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     def tasks(self) -> JSONResponse:
         """``GET /tasks``: each served task (kind, fields, labels, learned metric and score, version, stage, where

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqadapt.serve.metrics import Metrics
-from seqadapt.serve.requests import Item
+from seqadapt.serve.requests import HttpError, Item
 from seqadapt.serve.served import ServedRun, answer
 
 
@@ -34,16 +34,25 @@ class Pending:
 class Batcher:
     """Collects pending requests into batches and answers them; :meth:`run` is the loop, :meth:`submit` the entry."""
 
-    def __init__(self, served: ServedRun, metrics: Metrics, max_batch: int, max_wait_s: float) -> None:
+    def __init__(self, served: ServedRun, metrics: Metrics, max_batch: int, max_wait_s: float, max_queue: int) -> None:
         self.served, self.metrics = served, metrics
-        self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        self.max_batch, self.max_wait_s, self.max_queue = max_batch, max_wait_s, max_queue
         self.queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self.waiting = 0  # request objects submitted and not yet answered
 
     async def submit(self, items: list[Item]) -> list[dict[str, Any]]:
-        """The answers to ``items``, once the batch they join has run."""
+        """The answers to ``items``, once the batch they join has run; refused (503, retry) while more than
+        ``max_queue`` request objects wait, so an overloaded server sheds load instead of queueing without end."""
+        if self.waiting + len(items) > self.max_queue:
+            raise HttpError(503, f"overloaded: {self.waiting} request objects are waiting (--max-queue "
+                                 f"{self.max_queue}); retry shortly", retry_after_s=1)
         pending = Pending(items, asyncio.get_running_loop().create_future())
-        await self.queue.put(pending)
-        return await pending.future
+        self.waiting += len(items)
+        try:
+            await self.queue.put(pending)
+            return await pending.future
+        finally:
+            self.waiting -= len(items)
 
     async def run(self) -> None:
         """Forever: wait for a request, gather what arrives within the window, answer the batch."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -121,6 +122,24 @@ def test_tasks_lists_each_task_with_its_fields_and_what_it_scored_when_learned(u
     first = listed["tasks"][0]
     assert first["kind"] == "classification" and first["fields"] == ["sentence"] and first["version"] == 1
     assert first["score"] == record["score_matrix"][0][0] and first["metric"] == "accuracy"
+
+
+def test_an_overloaded_server_sheds_load_with_a_503_and_retry_after(run_dir, monkeypatch):
+    original = seqadapt.serve.batcher.answer
+
+    def slow(stream, items):
+        time.sleep(1.0)
+        return original(stream, items)
+    monkeypatch.setattr(seqadapt.serve.batcher, "answer", slow)
+    with running(run_dir, max_queue=1, max_wait_ms=0) as address:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            responses = list(pool.map(lambda _: httpx.post(f"{address}/predict", json={"task": "colors", "text": "red"},
+                                                          timeout=60), range(3)))
+        metrics = httpx.get(f"{address}/metrics").text
+    shed = [r for r in responses if r.status_code == 503]
+    assert shed and {r.status_code for r in responses} == {200, 503}
+    assert shed[0].headers["retry-after"] == "1" and "overloaded" in shed[0].json()["error"]
+    assert 'seqadapt_errors_total{kind="overloaded"}' in metrics
 
 
 def test_a_model_failure_is_a_500_and_the_next_request_is_answered(url, monkeypatch):
