@@ -163,7 +163,7 @@ def resaved_identical(state: TaskState, folder: Path) -> bool:
     """Whether the folder the library wrote itself (``resave`` in the peers' script) imports to exactly the task's
     adapter tensors and, where the library holds the head, its head: seqadapt reads the library's own writing."""
     read = read_folder(folder, state.layout, state.spec, 2**30)
-    back = {**read.imported.tensors, **{f"{HEADS}task.{key}": value for key, value in read.imported.head.items()}}
+    back = read.imported.named("task")
     expected = {key: value for key, value in state.tensors.items() if not key.startswith(HEADS) or read.imported.head}
     return set(back) == set(expected) and all(torch.equal(back[key], value) for key, value in expected.items())
 
@@ -171,7 +171,7 @@ def resaved_identical(state: TaskState, folder: Path) -> bool:
 def roundtrip_identical(state: TaskState, folder: Path) -> bool:
     """Whether importing the folder gives back exactly the task's adapter and head tensors (bytes and dtypes)."""
     read = read_folder(folder, state.layout, state.spec, 2**30)
-    back = {**read.imported.tensors, **{f"{HEADS}task.{key}": value for key, value in read.imported.head.items()}}
+    back = read.imported.named("task")
     return set(back) == set(state.tensors) and all(
         back[key].dtype == value.dtype and back[key].shape == value.shape and torch.equal(back[key], value)
         for key, value in state.tensors.items())

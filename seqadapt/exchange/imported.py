@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from seqadapt.adapters import AdapterConfig, MethodConfig, method_of
+from seqadapt.exchange.layout import HEADS
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,10 @@ class Imported:
     tensors: dict[str, torch.Tensor]
     head: dict[str, torch.Tensor] = field(default_factory=dict)
     pooling: str | None = None
+
+    def named(self, task: str) -> dict[str, torch.Tensor]:
+        """The adapter and head tensors under the names task ``task``'s own have in a module."""
+        return {**self.tensors, **{f"{HEADS}{task}.{key}": value for key, value in self.head.items()}}
 
 
 def setting_differences(run: MethodConfig, imported: dict[str, Any], hidden: int) -> list[str]:

@@ -12,6 +12,7 @@ weights are read or allocated).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -92,6 +93,12 @@ class ModelLayout:
     def path(self, slot: Slot, prefix: str | None = None) -> str:
         """The module path of ``slot`` in a class whose base model sits at ``prefix`` (default: seqadapt's)."""
         return f"{self.prefix if prefix is None else prefix}{slot.stack.layers}.{slot.layer}.{slot.inner}"
+
+
+def exchanged(tensors: dict[str, Any], task: str) -> dict[str, Any]:
+    """``task``'s adapter and head tensors among its own: what travels between libraries (its selection statistics
+    stay behind; an import refits them from the task's data)."""
+    return {key: value for key, value in tensors.items() if key.startswith((BACKBONE, f"{HEADS}{task}."))}
 
 
 def split_adapter_key(key: str, task: str) -> tuple[str, str]:

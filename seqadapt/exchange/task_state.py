@@ -10,12 +10,12 @@ import torch
 from omegaconf import OmegaConf
 
 from seqadapt.adapters import MethodConfig, adapter_config, method_of
-from seqadapt.artefacts import ArtefactError, load_tensors, read_manifest, task_artefact_dir
+from seqadapt.artefacts import ARTEFACTS, RUN_CONFIG, ArtefactError, load_tensors, read_manifest, task_artefact_dir
 from seqadapt.backbone import BackboneConfig, backbone_location, load_backbone_config
 from seqadapt.data.tasks import TaskSpec
 from seqadapt.model import SeqAdaptModule
 from seqadapt.exchange.errors import ExchangeError
-from seqadapt.exchange.layout import BACKBONE, HEADS, ModelLayout, split_adapter_key
+from seqadapt.exchange.layout import BACKBONE, HEADS, ModelLayout, exchanged, split_adapter_key
 from seqadapt.saved_config import load_saved_config
 from seqadapt.strategies import STRATEGIES
 
@@ -65,7 +65,7 @@ def task_state(run_dir: Path, task: str) -> TaskState:
     directory = task_artefact_dir(run_dir, task)
     if not directory.is_dir():
         raise ArtefactError(f"{run_dir} has no artefact for task '{task}' (no folder {directory}); its artefacts: "
-                            f"{sorted(p.name for p in (run_dir / 'artefacts').glob('*') if p.is_dir())}")
+                            f"{sorted(p.name for p in (run_dir / ARTEFACTS).glob('*') if p.is_dir())}")
     manifest = read_manifest(directory)
     strategy = STRATEGIES.get(manifest["strategy"])
     if strategy is None or not strategy.isolates_tasks:
@@ -73,12 +73,12 @@ def task_state(run_dir: Path, task: str) -> TaskState:
                             "come from their own adapter and head alone; export a task of a strategy=adapter run")
     weights = manifest["weights"]
     tensors = load_tensors(directory / weights["file"], weights["sha256"], weights["bytes"])
-    backbone = BackboneConfig(**OmegaConf.to_container(load_saved_config(run_dir / "run_config.yaml").backbone,
+    backbone = BackboneConfig(**OmegaConf.to_container(load_saved_config(run_dir / RUN_CONFIG).backbone,
                                                        resolve=True))
-    own = {key: value for key, value in tensors.items() if key.startswith((BACKBONE, f"{HEADS}{task}."))}
     return TaskState(
         spec=TaskSpec.from_dict(manifest["spec"]), method=adapter_config(manifest["adapter"]),
-        pooling=manifest["pooling"], layout=ModelLayout.of(load_backbone_config(backbone)), tensors=own,
+        pooling=manifest["pooling"], layout=ModelLayout.of(load_backbone_config(backbone)),
+        tensors=exchanged(tensors, task),
         backbone={**manifest["backbone"], "location": backbone_location(backbone), "gguf_file": backbone.gguf_file},
         origin={"run_id": manifest.get("written_by_run"), "stage": manifest["stage"], "version": manifest.get("version", 1),
                 "weights_sha256": weights["sha256"]},
@@ -87,6 +87,6 @@ def task_state(run_dir: Path, task: str) -> TaskState:
 
 def module_task_state(module: SeqAdaptModule, task: str, backbone: dict[str, Any]) -> TaskState:
     """``task`` as ``module`` holds it now (``backbone``: its name, sha256 and location, as a manifest records)."""
-    own = {key: value for key, value in module.tensors.of(task).items() if key.startswith((BACKBONE, f"{HEADS}{task}."))}
     return TaskState(spec=module.specs[task], method=module.adapters.config, pooling=module.pooling,
-                     layout=ModelLayout.of(module.backbone.config), tensors=own, backbone=backbone)
+                     layout=ModelLayout.of(module.backbone.config), tensors=exchanged(module.tensors.of(task), task),
+                     backbone=backbone)

@@ -10,7 +10,6 @@ writer holds the lock) is tried again at the next look.
 from __future__ import annotations
 
 import logging
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,22 +45,23 @@ def folder_signature(run_dir: Path) -> tuple:
 
 @dataclass(frozen=True)
 class Loaded:
-    """One loaded set: the stream, the folder's signature it was loaded at, its number and when."""
+    """One loaded set: the stream, the folder's signature it was loaded at, and its number."""
 
     stream: LoadedStream
     signature: tuple
     version: int
-    loaded_at: float
-    warnings: list[str]
     tasks: list[dict[str, Any]]  # what GET /tasks lists
 
 
-def quiet_load(run_dir: Path) -> tuple[LoadedStream, list[str]]:
-    """The run's stream and the warnings loading it gave (refused tasks, another environment), as text."""
+def logged_load(run_dir: Path) -> LoadedStream:
+    """The run's stream; what loading it warned of (refused tasks, another environment) goes to the server's log."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         stream = load_stream(run_dir)
-    return stream, [str(warning.message) for warning in caught if issubclass(warning.category, UserWarning)]
+    for warning in caught:
+        if issubclass(warning.category, UserWarning):
+            log.warning("%s", warning.message)
+    return stream
 
 
 class ServedRun:
@@ -70,10 +70,9 @@ class ServedRun:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         signature = folder_signature(self.run_dir)
-        stream, notes = quiet_load(self.run_dir)
-        self.current = Loaded(stream, signature, 1, time.time(), notes, describe(self.run_dir, stream))
+        stream = logged_load(self.run_dir)
+        self.current = Loaded(stream, signature, 1, describe(self.run_dir, stream))
         self.reload_error: str | None = None
-        self.reloads = 0
 
     def reload_if_changed(self) -> bool:
         """Load the folder again if it changed since the set being served was loaded; True if it was swapped."""
@@ -81,7 +80,7 @@ class ServedRun:
         if signature == self.current.signature:
             return False
         try:
-            stream, notes = quiet_load(self.run_dir)
+            stream = logged_load(self.run_dir)
         except RunLockedError:
             return False  # a writer is at work: look again later
         except (ArtefactError, OSError, ValueError, RuntimeError) as err:
@@ -91,9 +90,8 @@ class ServedRun:
             self.reload_error = str(err)
             return False
         before = set(self.current.stream.tasks)
-        self.current = Loaded(stream, signature, self.current.version + 1, time.time(), notes,
-                              describe(self.run_dir, stream))
-        self.reload_error, self.reloads = None, self.reloads + 1
+        self.current = Loaded(stream, signature, self.current.version + 1, describe(self.run_dir, stream))
+        self.reload_error = None
         log.info("reloaded %s as version %d: serving %s (added %s, removed %s)", self.run_dir, self.current.version,
                  stream.tasks, sorted(set(stream.tasks) - before), sorted(before - set(stream.tasks)))
         return True

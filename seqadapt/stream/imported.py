@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from seqadapt.environment import current_environment
 from seqadapt.exchange.errors import ExchangeError, refused
 from seqadapt.exchange.folder import read_folder
 from seqadapt.exchange.imported import setting_differences
-from seqadapt.exchange.layout import BACKBONE, HEADS, ModelLayout
+from seqadapt.exchange.layout import ModelLayout, exchanged
 from seqadapt.model import SeqAdaptModule
 from seqadapt.selection.fitting import fit_statistics
 from seqadapt.stream.fit import FitResult
@@ -35,7 +36,7 @@ def import_stage(module: SeqAdaptModule, stage: Stage, loaders: StreamLoaders, f
     name = task.spec.name
     module.add_task(task.spec, task.train)
     owned = module.tensors.of(name)
-    learned = {key: value for key, value in owned.items() if key.startswith((BACKBONE, f"{HEADS}{name}."))}
+    learned = exchanged(owned, name)
     room = sum(value.numel() * value.element_size() for value in learned.values()) + HEADER_ROOM
     read = read_folder(Path(folder), ModelLayout.of(module.backbone.config), task.spec, room)
     what = f"cannot import {folder} as task '{name}'"
@@ -47,7 +48,7 @@ def import_stage(module: SeqAdaptModule, stage: Stage, loaders: StreamLoaders, f
     if read.imported.pooling is not None and read.imported.pooling != module.pooling:
         raise refused(what, f"its head reads the {read.imported.pooling}-pooled token states and the run's heads "
                       f"read the {module.pooling}-pooled ones", f"Import it into a run with pooling={read.imported.pooling}")
-    tensors = {**read.imported.tensors, **{f"{HEADS}{name}.{key}": value for key, value in read.imported.head.items()}}
+    tensors = read.imported.named(name)
     missing, extra = sorted(set(learned) - set(tensors)), sorted(set(tensors) - set(learned))
     if missing or extra:
         raise refused(what, f"it does not hold exactly the tensors the run's task has: missing {_few(missing)}, "
@@ -62,7 +63,7 @@ def import_stage(module: SeqAdaptModule, stage: Stage, loaders: StreamLoaders, f
     return FitResult(time.perf_counter() - started, 1, environment, imported=read.source)
 
 
-def _check_backbone(side: dict, backbone_sha256: str, what: str) -> None:
+def _check_backbone(side: dict[str, Any], backbone_sha256: str, what: str) -> None:
     """Refuse a folder seqadapt exported from a run on other backbone weights (seqadapt_export.json says)."""
     recorded = side.get("backbone", {}).get("sha256") if isinstance(side.get("backbone"), dict) else None
     if recorded is not None and recorded != backbone_sha256:
