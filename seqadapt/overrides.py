@@ -2,7 +2,7 @@
 
 ``resume=<run dir>`` (or ``resume=true``) continues a run with its saved
 ``run_config.yaml``, and a ``tasks.order`` that extends the saved one grows the
-run by new stages (README: "Grow a trained run"). No setting on the command line
+run by new stages (docs/how-to/grow-a-run.md). No setting on the command line
 is ignored without a word: each one that differs from the saved value is looked
 up in :data:`RULES` (the longest dotted prefix that names it wins):
 
@@ -52,7 +52,7 @@ TASK_SIZES = "data.task_sizes"
 IMPORTS = "tasks.imports"
 PER_TASK = (TASK_SIZES, IMPORTS)  # keys holding one entry per task: a new task's may be given, an earlier task's not
 RETRAIN = ("to train a task of the run again (new data, more epochs), retrain it in place with "
-           "`seqadapt-task retrain RUN_DIR --task NAME` (README: \"Retrain, retire and roll back a task\")")
+           "`seqadapt-task retrain RUN_DIR --task NAME` (docs/how-to/retrain-retire-restore.md)")
 NEW_FOLDER = "start a new run in another folder (hydra.run.dir=...)"
 
 RULES: dict[str, Kind] = {
@@ -249,7 +249,7 @@ def refuse_changes(target: Path, changes: list[Change], added: list[str]) -> Non
             "Its learned stages were made with its saved settings. Drop these from the command line to continue "
             f"the run as it is, or {NEW_FOLDER} to train with them. Settings that may change on a resume: "
             "trainer.* (but accelerator and precision), optim.*, data.batch_size, and data.train_size, "
-            "data.val_size, data.test_size for the tasks a growth adds (README: \"Grow a trained run\")."
+            "data.val_size, data.test_size for the tasks a growth adds (docs/how-to/grow-a-run.md)."
         )
 
 

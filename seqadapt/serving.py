@@ -158,7 +158,7 @@ def require_task_artefacts(cfg: dict[str, Any], run_dir: Path) -> None:
     strategy = STRATEGIES.get(name) if isinstance(name, str) else None
     if strategy is not None and not strategy.isolates_tasks:
         raise ArtefactError(f"{run_dir} is a strategy={name} run: it {strategy.sharing} and keeps no per-task "
-                            "artefacts, so it cannot be served; serve a strategy=adapter run (README: Strategies)")
+                            "artefacts, so it cannot be served; serve a strategy=adapter run (docs/concepts/strategies.md)")
 
 
 def retired_note(run_dir: Path, task: str, since: Retirement) -> str:

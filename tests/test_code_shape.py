@@ -1,4 +1,4 @@
-"""The package keeps the shape the README's Architecture section promises: small units, one seam per concern."""
+"""The package keeps the shape the Architecture page (docs/architecture.md) and Contributing (docs/contributing.md) promise: small units, one seam per concern."""
 
 import ast
 from pathlib import Path

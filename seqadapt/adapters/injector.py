@@ -31,7 +31,7 @@ def stacks_for(model: nn.Module) -> tuple[Stack, ...]:
         raise UnsupportedArchitectureError(
             f"seqadapt cannot place adapters in {type(model).__name__} (model_type={model_type!r}). "
             f"Supported model types: {', '.join(sorted(FAMILIES))}. "
-            "Use a backbone of one of these families (see the families table in README)."
+            "Use a backbone of one of these families (see the families table in docs/concepts/model-families.md)."
         )
     return stacks
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seqadapt.cli import described
 from seqadapt.artefacts import ArtefactError
 from seqadapt.console import configure_console
 from seqadapt.exchange.errors import ExchangeError
@@ -22,7 +23,7 @@ from seqadapt.saved_config import SavedConfigError
 
 
 def parser() -> argparse.ArgumentParser:
-    command = argparse.ArgumentParser(prog="seqadapt-export", description=__doc__.splitlines()[0],
+    command = argparse.ArgumentParser(prog="seqadapt-export", description=described(__doc__),
                                       epilog="Exit codes: 0 written; 2 refused or bad input.")
     command.add_argument("run_dir", type=Path, help="a finished run's directory")
     command.add_argument("out_dir", type=Path, help="the folder to write (must not exist, or be empty)")

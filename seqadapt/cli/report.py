@@ -24,6 +24,7 @@ from hydra.experimental.callback import Callback  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from seqadapt import methods_table, tradeoff  # noqa: E402
+from seqadapt.cli import described
 from seqadapt.io import atomic_write, atomic_write_csv  # noqa: E402
 from seqadapt.plots import save_figure  # noqa: E402
 from seqadapt.record import RESULTS_FILE, RunRecord  # noqa: E402
@@ -139,12 +140,17 @@ class ReportAtSweepEnd(Callback):
         print("\n".join(f"wrote {path}" for path in paths.values()))
 
 
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``seqadapt-report`` (also what the documentation's CLI reference prints)."""
+    command = argparse.ArgumentParser(prog="seqadapt-report", description=described(__doc__))
+    command.add_argument("root", type=Path, help="a multirun directory (searched recursively for finished runs), "
+                                                 "or one run's directory (prints its summary)")
+    command.add_argument("--out", type=Path, default=None, help="where to write the report (default: root)")
+    return command
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="seqadapt-report", description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="a multirun directory (searched recursively for finished runs), "
-                                                "or one run's directory (prints its summary)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: root)")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     if (args.root / RESULTS_FILE).is_file():  # one run: its summary, as the run printed it at the end, and history
         record = RunRecord.load(args.root / RESULTS_FILE)
         print("\n".join([format_summary(record, args.root), "", *history_lines(record), *version_lines(args.root, record)]))

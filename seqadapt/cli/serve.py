@@ -1,4 +1,4 @@
-"""``seqadapt-serve``: serve every task of a finished run over HTTP (see :mod:`seqadapt.serve`).
+"""``seqadapt-serve``: serve every task of a finished run over HTTP.
 
     seqadapt-serve RUN_DIR [--host 127.0.0.1] [--port 8000] [--max-batch 32] [--max-wait-ms 5]
 
@@ -18,15 +18,16 @@ import datasets
 import transformers
 import uvicorn
 
+from seqadapt.cli import described
 from seqadapt.cli.predict import positive
 from seqadapt.serve import ServeConfig, create_app
 from seqadapt.serve.requests import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ITEMS
 
 
 def parser() -> argparse.ArgumentParser:
-    command = argparse.ArgumentParser(prog="seqadapt-serve", description=__doc__.splitlines()[0],
+    command = argparse.ArgumentParser(prog="seqadapt-serve", description=described(__doc__),
                                       epilog="Routes: POST /predict, GET /tasks, GET /health, GET /metrics "
-                                             "(README: Serving over HTTP).")
+                                             "(docs/how-to/serve.md).")
     command.add_argument("run_dir", type=Path, help="a finished run's directory")
     command.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: loopback only)")
     command.add_argument("--port", type=int, default=8000)

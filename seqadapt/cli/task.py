@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seqadapt.cli import described
 from seqadapt.artefacts import ArtefactError, task_artefact_dir
 from seqadapt.config_check import ConfigError
 from seqadapt.console import configure_console
@@ -33,7 +34,7 @@ BAD_INPUT = (TaskOperationError, RetrainSettingError, ArtefactError, RecordError
 
 
 def parser() -> argparse.ArgumentParser:
-    command = argparse.ArgumentParser(prog="seqadapt-task", description=__doc__.splitlines()[0],
+    command = argparse.ArgumentParser(prog="seqadapt-task", description=described(__doc__),
                                       epilog="Exit codes: 0 done; 1 a task did not answer as it was learned (the run "
                                              "is unchanged); 2 usage or bad input.")
     operations = command.add_subparsers(dest="operation", required=True, metavar="OPERATION")

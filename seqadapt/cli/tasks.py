@@ -16,9 +16,10 @@ from seqadapt.data.splits import SplitSizes
 from seqadapt.data.tasks import DEFAULT_TASK_DIR
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seqadapt-tasks", description="Inspect task definitions without a model.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``seqadapt-tasks`` (also what the documentation's CLI reference prints)."""
+    command = argparse.ArgumentParser(prog="seqadapt-tasks", description="Inspect task definitions without a model.")
+    commands = command.add_subparsers(dest="command", required=True)
     check = commands.add_parser(
         "check", help="read each task's definition and data; print splits, labels, dropped rows, leakage, problems",
         description="Exit code 0 when every task would train, 1 when any has an error (warnings alone keep 0).",
@@ -33,14 +34,14 @@ def _parser() -> argparse.ArgumentParser:
         check.add_argument(f"--{split}-size", type=int, default=getattr(defaults, split),
                            help=f"data.{split}_size (default {getattr(defaults, split)})")
     check.add_argument("--split-seed", type=int, default=defaults.seed, help=f"data.split_seed (default {defaults.seed})")
-    return parser
+    return command
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    command = parser()
+    args = command.parse_args(argv)
     if not args.names and not any(Path(args.task_dir).glob("*.yaml")):
-        parser.exit(1, f"seqadapt-tasks: no task definitions (*.yaml) in {args.task_dir}; give --task-dir DIR\n")
+        command.exit(1, f"seqadapt-tasks: no task definitions (*.yaml) in {args.task_dir}; give --task-dir DIR\n")
     sizes = SplitSizes(train=args.train_size, val=args.val_size, test=args.test_size, seed=args.split_seed,
                        drop_leaked=args.drop_leaked)
     reports = check_tasks(args.names, args.task_dir, sizes)

@@ -1,5 +1,5 @@
 """Adapters that travel: a task exported to PEFT or AdapterHub ``adapters`` folders, and such folders imported as
-tasks (``tasks.imports``), exactly or refused with the reason (README: "Adapters that travel")."""
+tasks (``tasks.imports``), exactly or refused with the reason (docs/how-to/peft-and-adapterhub.md)."""
 
 from seqadapt.exchange.errors import ExchangeError
 from seqadapt.exchange.export import ExportReport, export_task

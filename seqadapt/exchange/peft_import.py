@@ -58,7 +58,7 @@ def import_peft(config: dict[str, Any], tensors: dict[str, torch.Tensor], layout
             slot = layout.slot(layout.prefix + path[len(prefix):])
         except LayoutError as err:
             raise refused(f"cannot import {where}", f"{key!r}: {err}", "seqadapt adapts the modules its families "
-                          "table names (README: Families)") from None
+                          "table names (docs/concepts/model-families.md)") from None
         own[adapter_key(layout.path(slot), spec.name, leaves[suffix])] = value.reshape(-1) if method == "ia3" else value
     settings = {"method": method} if method == "ia3" else {"method": method, "rank": config.get("r"),
                                                            "alpha": config.get("lora_alpha")}

@@ -62,7 +62,7 @@ def read_stack(model: nn.Module, family: Family) -> nn.ModuleList:
     """The layers of the stack whose states heads read (the decoder's for decoders and BART, else the first)."""
     if not family.stacks:
         raise ValueError(f"seqadapt does not know the layers of {type(model).__name__} "
-                         f"(model_type={model.config.model_type!r}); see the families table in README")
+                         f"(model_type={model.config.model_type!r}); see the families table in docs/concepts/model-families.md")
     stack = family.stacks[-1] if family.states_from == "decoder" else family.stacks[0]
     return model.base_model.get_submodule(stack.layers)
 

@@ -133,7 +133,7 @@ SELECTORS: dict[str, Selector] = {
         PerplexitySelector(),
     )
 }
-DEFAULT_SELECTOR = MahalanobisSelector.name  # the best measured (README: Inference without task IDs)
+DEFAULT_SELECTOR = MahalanobisSelector.name  # the best measured (docs/results/selection.md)
 
 
 def get_selector(name: str) -> Selector:

@@ -3,7 +3,7 @@
 A callback overrides the hooks it needs; :class:`~seqadapt.stream.run.StreamRun`
 calls them in list order. Stage hooks run where stages are verified (global
 rank 0 under DDP); stream hooks run on every process. Users add their own
-from the ``callbacks`` config group (see README, "Architecture").
+from the ``callbacks`` config group (see docs/architecture.md).
 """
 
 from __future__ import annotations

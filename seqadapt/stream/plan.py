@@ -59,7 +59,7 @@ def stage_seed(run_seed: int, stage_index: int) -> int:
 
 
 def check_kind(stage: Stage, full_check_every: int | None, rotating: int = 0) -> CheckKind:
-    """Which check of the guard ``stage`` gets (README "Long streams"): the last stage's is always ``full``, so
+    """Which check of the guard ``stage`` gets (docs/concepts/guard.md): the last stage's is always ``full``, so
     the stream ends proved; the others get :func:`own_check_kind`."""
     return "full" if stage.last else own_check_kind(stage.number, full_check_every, rotating)
 

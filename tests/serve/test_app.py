@@ -21,7 +21,7 @@ from tests.cli.test_train import FAST, compose_train
 from tests.conftest import make_toy_task_dir
 from tests.serve.server import running
 
-ROUNDING = 1e-5  # batching changes BLAS sums' last bits (a row padded, or batched with others): see README
+ROUNDING = 1e-5  # batching changes BLAS sums' last bits (a row padded, or batched with others): see docs/how-to/serve.md
 
 
 def same_answer(served: dict, alone: dict) -> bool:

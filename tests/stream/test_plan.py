@@ -37,7 +37,7 @@ def test_stage_seeds_are_fixed_per_stage_and_never_shared_between_run_seeds():
     assert stage_seed(3, 2) == stage_seed(3, 2) and 0 <= stage_seed(3, 2) < 2**32
 
 
-# guard.full_check_every=k (conf/train.yaml, README "Long streams"): "re-evaluate earlier tasks after every k-th
+# guard.full_check_every=k (conf/train.yaml, docs/concepts/guard.md): "re-evaluate earlier tasks after every k-th
 # stage and the last; between, check their tensors only. null: re-evaluate after the last stage only". Stage 1
 # has nothing earlier, so it is full. Written out by hand per stream length, F = full, T = tensors:
 SCHEDULES = {
