@@ -17,6 +17,15 @@ import yaml
 
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w.-]*)\s*:(?P<rest>.*)$")
 COMMENT_LINE = re.compile(r"^(?P<indent> *)#\s?(?P<text>.*)$")
+HYDRA_KEYS = {  # Hydra's own keys, where a config sets one without saying why (longest prefix first wins)
+    "hydra.sweeper.params.": "swept: one job per comma-separated value (and per combination), as `-m` would",
+    "hydra.mode": "MULTIRUN: the experiment runs as a sweep without `-m`",
+    "hydra.sweep.dir": "the folder the sweep's jobs are written under, one subfolder each",
+    "hydra.sweep.subdir": "each job's subfolder of hydra.sweep.dir",
+    "hydra.run.dir": "the run folder: results.json, plots, artefacts, train.log",
+    "hydra.job.chdir": "false: the working directory stays where seqadapt was started",
+    "hydra.callbacks.": "a Hydra callback (here: the report written when the sweep ends)",
+}
 GROUP_ORDER = ("backbone", "adapter", "tasks", "data", "trainer", "strategy", "logger", "callbacks", "experiment")
 
 
@@ -164,7 +173,8 @@ def meaning_of(key: str, config_file: ConfigFile, known: dict[str, str]) -> str:
         text = config_file.comments.get(candidate) or known.get(candidate)
         if text:
             return text
-    return "Hydra's own setting (see hydra.cc)" if key.startswith("hydra.") else ""
+    hydra = [text for prefix, text in HYDRA_KEYS.items() if key.startswith(prefix)]
+    return hydra[0] if hydra else ("Hydra's own setting (see hydra.cc)" if key.startswith("hydra.") else "")
 
 
 def _key_table(config_file: ConfigFile, known: dict[str, str]) -> list[str]:
