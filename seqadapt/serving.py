@@ -36,6 +36,7 @@ from seqadapt.artefacts import (
 )
 from seqadapt.backbone import BackboneConfig, load_backbone, weights_hash
 from seqadapt.environment import current_environment, environment_differences
+from seqadapt.kinds.base import RequestError
 from seqadapt.lock import RunLock
 from seqadapt.model import SeqAdaptModule
 from seqadapt.record import RESULTS_FILE, RecordError, RunRecord
@@ -108,6 +109,20 @@ class LoadedStream:
         for name in sorted(set(tasks)):
             self.require_served(name)
         return answerer.answer(inputs, tasks)
+
+    def predict_each(
+        self, inputs: list[Request], task: str | list[str] | None = None, selector: str = DEFAULT_SELECTOR
+    ) -> list[Prediction | Exception]:
+        """:meth:`predict`, with each input's error in its place instead of one error for the batch: the batch
+        in one call where it can be, else each input on its own, so only the one that fails gets an error.
+        What ``seqadapt-predict`` and ``seqadapt-serve`` answer a batch of checked requests with."""
+        try:
+            return list(self.predict(inputs, task, selector))
+        except (RequestError, ArtefactError, ValueError) as err:
+            if len(inputs) == 1:
+                return [err]
+        tasks = list(task) if isinstance(task, list) else [task] * len(inputs)
+        return [one for request, name in zip(inputs, tasks) for one in self.predict_each([request], name, selector)]
 
 
 def load_stream(run_dir: Path, tasks: list[str] | None = None) -> LoadedStream:

@@ -13,6 +13,9 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from unittest import mock
+
+from seqadapt.cli import described
 
 HELP_WIDTH = "110"
 
@@ -22,12 +25,13 @@ def console_scripts(pyproject: Path) -> dict[str, str]:
     return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]
 
 
-def help_text(command: str, target: str) -> str:
-    """What ``command --help`` prints: the module's argparse ``parser()``, else the command run with ``--help``."""
+def help_text(target: str) -> str:
+    """What the command of ``target`` (``module:function``) prints for ``--help``: its module's argparse
+    ``parser()``, else the module run with ``--help``; wrapped at ``HELP_WIDTH`` columns either way."""
     module = importlib.import_module(target.split(":")[0])
     if hasattr(module, "parser"):
-        os.environ["COLUMNS"] = HELP_WIDTH  # argparse wraps to the terminal's width
-        return module.parser().format_help()
+        with mock.patch.dict(os.environ, {"COLUMNS": HELP_WIDTH}):  # argparse wraps to the terminal's width
+            return module.parser().format_help()
     result = subprocess.run([sys.executable, "-m", module.__name__, "--help"], capture_output=True, text=True,
                             timeout=300, check=True, env={**os.environ, "COLUMNS": HELP_WIDTH})
     return result.stdout
@@ -36,7 +40,7 @@ def help_text(command: str, target: str) -> str:
 def render(pyproject: Path) -> str:
     """The whole page: a table of the commands, then each one's help in full."""
     scripts = console_scripts(pyproject)
-    helps = {command: help_text(command, target) for command, target in scripts.items()}
+    helps = {command: help_text(target) for command, target in scripts.items()}
     lines = ["# Command-line reference", "",
              "Generated when the site is built: each command's own `--help`, for every console script that",
              "`pyproject.toml` installs.", "", "| command | what it does |", "|---|---|"]
@@ -48,8 +52,6 @@ def render(pyproject: Path) -> str:
 
 
 def _summary(command: str, text: str) -> str:
-    """The first paragraph argparse prints after the usage (Hydra's: the header's first paragraph), as one line."""
-    paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
-    described = [part for part in paragraphs if not part.startswith("usage:")]
-    first = " ".join(line.strip() for line in described[0].splitlines()) if described else command
-    return first.replace("|", "\\|")
+    """The first paragraph after the usage (Hydra's: the header's first paragraph), as one table cell."""
+    description = "\n\n".join(part for part in text.split("\n\n") if not part.strip().startswith("usage:"))
+    return (described(description) or command).replace("|", "\\|")

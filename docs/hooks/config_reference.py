@@ -17,7 +17,7 @@ import yaml
 
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w.-]*)\s*:(?P<rest>.*)$")
 COMMENT_LINE = re.compile(r"^(?P<indent> *)#\s?(?P<text>.*)$")
-HYDRA_KEYS = {  # Hydra's own keys, where a config sets one without saying why (longest prefix first wins)
+HYDRA_KEYS = {  # Hydra's own keys, where a config sets one without saying why (by prefix; none overlap)
     "hydra.sweeper.params.": "swept: one job per comma-separated value (and per combination), as `-m` would",
     "hydra.mode": "MULTIRUN: the experiment runs as a sweep without `-m`",
     "hydra.sweep.dir": "the folder the sweep's jobs are written under, one subfolder each",
@@ -41,15 +41,15 @@ class ConfigFile:
     group_comments: dict[str, str] = field(default_factory=dict)
 
 
-def _inline_comment(rest: str) -> tuple[str, str]:
-    """``rest`` after ``key:`` split into its value text and its comment (a ``#`` after a blank, outside quotes)."""
+def _inline_comment(rest: str) -> str:
+    """The comment in ``rest``, what follows ``key:`` on its line: from a ``#`` after a blank, outside quotes."""
     quote = None
     for index, char in enumerate(rest):
         if char in "\"'" and quote in (None, char):
             quote = None if quote else char
         elif char == "#" and quote is None and (index == 0 or rest[index - 1] in " \t"):
-            return rest[:index].strip(), rest[index + 1:].strip()
-    return rest.strip(), ""
+            return rest[index + 1:].strip()
+    return ""
 
 
 def _leaves(value: Any, prefix: str) -> dict[str, Any]:
@@ -98,8 +98,7 @@ def _comments(lines: list[str], prefix: str) -> tuple[str, dict[str, str], dict[
             stack.pop()
         stack.append((indent, key_line.group("key")))
         dotted = ".".join(part for part in [prefix, *(name for _, name in stack)] if part)
-        _, inline = _inline_comment(key_line.group("rest"))
-        text = " ".join([*pending, inline]).strip()
+        text = " ".join([*pending, _inline_comment(key_line.group("rest"))]).strip()
         if text:
             comments[dotted] = text
         pending, last = [], (indent, dotted)
@@ -111,9 +110,9 @@ def read_config_file(path: Path, group: str | None) -> ConfigFile:
     text = path.read_text(encoding="utf-8")
     package = "_global_" if group is None or "# @package _global_" in text else group
     prefix = "" if package == "_global_" else package
-    loaded = yaml.safe_load(text) or {}
-    loaded.pop("defaults", None) if isinstance(loaded, dict) else None
-    values = {key: value for key, value in (_leaves(loaded, prefix) if isinstance(loaded, dict) else {}).items() if key}
+    loaded = yaml.safe_load(text)
+    loaded = {key: value for key, value in loaded.items() if key != "defaults"} if isinstance(loaded, dict) else {}
+    values = {key: value for key, value in _leaves(loaded, prefix).items() if key}
     description, comments, group_comments = _comments(text.splitlines(), prefix)
     if values == {prefix: {}} and description:  # a group that is one empty mapping (callbacks): what goes in it
         comments.setdefault(prefix, description.splitlines()[0])
@@ -158,6 +157,11 @@ def _value(value: Any) -> str:
     else:
         text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
     return "`" + text.replace("|", "\\|") + "`"
+
+
+def _anchor(group: str, option: str) -> str:
+    """The id of an option's section, as the groups table links to it."""
+    return f"{group}-{option.replace('_', '-')}"
 
 
 def _cell(text: str) -> str:
@@ -205,14 +209,14 @@ def render(conf_dir: Path) -> str:
     lines += [*_key_table(top, known), "", "## Config groups", "",
               "| group | default | options | what it picks |", "|---|---|---|---|"]
     for name, options in groups.items():
-        choices = ", ".join(f"[`{option.path.stem}`](#{name}-{option.path.stem.replace('_', '-')})" for option in options)
+        choices = ", ".join(f"[`{option.path.stem}`](#{_anchor(name, option.path.stem)})" for option in options)
         lines.append(f"| `{name}` | `{defaults.get(name, '-')}` | {choices} | "
                      f"{_cell(primary.group_comments.get(name, f'not composed by default: add an option with `+{name}=OPTION`'))} |")
     for name, options in groups.items():
         lines += ["", f"## `{name}`", ""]
         for option in options:
             default = " (default)" if option.path.stem == defaults.get(name) else ""
-            lines += [f"### `{name}={option.path.stem}`{default} {{#{name}-{option.path.stem.replace('_', '-')}}}", "",
+            lines += [f"### `{name}={option.path.stem}`{default} {{#{_anchor(name, option.path.stem)}}}", "",
                       f"`conf/{name}/{option.path.name}`" + (", keys at the top level (`@package _global_`)"
                                                              if option.package == "_global_" else "") + ".", ""]
             if option.description:

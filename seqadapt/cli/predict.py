@@ -162,19 +162,14 @@ def answer_batch(stream: LoadedStream, batch: list[Input], args: argparse.Namesp
 
 
 def predicted(stream: LoadedStream, good: list[tuple[Input, Request, str | None]], select: str | None) -> dict[int, dict[str, Any]]:
-    """Each checked input's answer by its number, in one call; should that fail all the same, each input is
-    answered on its own, so only the one that fails gets an error answer."""
+    """Each checked input's answer by its number, in one call where it can be
+    (:meth:`~seqadapt.serving.LoadedStream.predict_each`: only an input that fails gets an error answer)."""
     if not good:
         return {}
-    try:
-        predictions = stream.predict([request for _, request, _ in good], None if select else [task for *_, task in good],
-                                     selector=select or DEFAULT_SELECTOR)
-    except (RequestError, ArtefactError, ValueError) as err:
-        if len(good) == 1:
-            item, _, task = good[0]
-            return {item.number: error_answer(item, task, err)}
-        return {number: answer for one in good for number, answer in predicted(stream, [one], select).items()}
-    return {item.number: prediction.to_json() for (item, _, _), prediction in zip(good, predictions)}
+    results = stream.predict_each([request for _, request, _ in good], None if select else [task for *_, task in good],
+                                  selector=select or DEFAULT_SELECTOR)
+    return {item.number: error_answer(item, task, result) if isinstance(result, Exception) else result.to_json()
+            for (item, _, task), result in zip(good, results)}
 
 
 def error_answer(item: Input, task: str | None, error: Exception) -> dict[str, Any]:

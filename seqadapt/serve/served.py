@@ -114,24 +114,15 @@ class ServedRun:
 
 def answer(stream: LoadedStream, items: list[Item]) -> list[dict[str, Any]]:
     """Each item's answer (what a ``seqadapt-predict`` line prints) or ``{"error": ...}``, in one pass per group:
-    items given a task together (mixed tasks share backbone passes), items to select per selector. Should a
-    group fail all the same, its items are answered one by one, so only the one that fails gets an error."""
+    items given a task together (mixed tasks share backbone passes), items to select per selector
+    (:meth:`~seqadapt.serving.LoadedStream.predict_each`: only an item that fails gets an error)."""
     answers: list[dict[str, Any]] = [{} for _ in items]
     groups: dict[str | None, list[int]] = {}
     for position, item in enumerate(items):
         groups.setdefault(item.selector, []).append(position)
     for selector, positions in groups.items():
-        for position, result in zip(positions, _group(stream, [items[p] for p in positions], selector)):
-            answers[position] = result
+        requests = [items[p].request for p in positions]
+        tasks = None if selector else [items[p].task for p in positions]
+        for position, result in zip(positions, stream.predict_each(requests, tasks, selector or DEFAULT_SELECTOR)):
+            answers[position] = {"error": str(result)} if isinstance(result, Exception) else result.to_json()
     return answers
-
-
-def _group(stream: LoadedStream, items: list[Item], selector: str | None) -> list[dict[str, Any]]:
-    try:
-        tasks = None if selector else [item.task for item in items]
-        predictions = stream.predict([item.request for item in items], tasks, selector=selector or DEFAULT_SELECTOR)
-    except (RequestError, ArtefactError, ValueError) as err:
-        if len(items) == 1:
-            return [{"error": str(err)}]
-        return [one for item in items for one in _group(stream, [item], selector)]
-    return [prediction.to_json() for prediction in predictions]

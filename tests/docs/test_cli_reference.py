@@ -23,5 +23,5 @@ def test_help_on_the_page_is_what_the_command_prints():
     scripts = cli_reference.console_scripts(ROOT / "pyproject.toml")
     printed = subprocess.run([str(Path(sys.executable).parent / "seqadapt-tasks"), "--help"], capture_output=True,
                              text=True, check=True, env={**os.environ, "COLUMNS": cli_reference.HELP_WIDTH}).stdout
-    assert cli_reference.help_text("seqadapt-tasks", scripts["seqadapt-tasks"]) == printed
+    assert cli_reference.help_text(scripts["seqadapt-tasks"]) == printed
     assert printed.startswith("usage: seqadapt-tasks")
